@@ -1,0 +1,37 @@
+"""One small base class for every ONNX model: a ready session and its input/output names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from photoface import config
+from photoface.engine.models import model_path
+from photoface.engine.session import active_provider, create_session
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+
+class OnnxModel:
+    """Wraps a session; subclasses add preprocessing and postprocessing around ``run``."""
+
+    name: str  # the model's key in models/manifest.json
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self.session = session
+        self.input_name = session.get_inputs()[0].name
+        self.output_names = [output.name for output in session.get_outputs()]
+
+    @classmethod
+    def load(cls, device: str = "auto", threads: int = config.THREADS, models: Path | None = None):
+        return cls(create_session(model_path(cls.name, models), device, threads))
+
+    @property
+    def provider(self) -> str:
+        return active_provider(self.session)
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(self.output_names, {self.input_name: batch})

@@ -1,0 +1,47 @@
+"""FaceNet (InceptionResNetV1, Schroff et al. 2015): aligned 160x160 faces -> unit 128-d vectors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from photoface.engine.base import OnnxModel
+
+EMBEDDING_SIZE = 128
+
+
+def prewhiten(pixels: np.ndarray) -> np.ndarray:
+    """Per-image standardisation, as the model was trained: uint8 NHWC -> float32 NCHW."""
+    x = pixels.astype(np.float32)
+    axes = (1, 2, 3)
+    mean = x.mean(axis=axes, keepdims=True)
+    std = np.maximum(x.std(axis=axes, keepdims=True), 1.0 / math.sqrt(x[0].size))
+    return ((x - mean) / std).transpose(0, 3, 1, 2)
+
+
+class FaceEmbedder(OnnxModel):
+    """Batched embedding; with ``flip`` each face also runs mirrored and the two are averaged
+    (+0.15 points on LFW for twice the embedding work)."""
+
+    name = "facenet"
+    batch_size = 32
+
+    def embed(self, crops: Sequence[Image.Image], flip: bool = True) -> np.ndarray:
+        """(N, 128) float32 unit vectors for N aligned 160x160 RGB crops."""
+        if not crops:
+            return np.empty((0, EMBEDDING_SIZE), np.float32)
+        pixels = np.stack([np.asarray(crop) for crop in crops])
+        vectors = self._embed_pixels(pixels)
+        if flip:
+            vectors = vectors + self._embed_pixels(pixels[:, :, ::-1])
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors.astype(np.float32)
+
+    def _embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        parts = [
+            self.run(prewhiten(pixels[i : i + self.batch_size]))[0] for i in range(0, len(pixels), self.batch_size)
+        ]
+        return np.concatenate(parts)

@@ -1,0 +1,77 @@
+"""The real CLI: exit codes, one-line errors, JSON for scripts."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from photoface import __version__
+from photoface.cli import EXIT_ERROR, EXIT_PARTIAL, app
+
+runner = CliRunner()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_detect_json_lists_faces_per_photo(groups):
+    result = runner.invoke(app, ["detect", "--json", str(groups / "2008_001322.jpg")])
+    assert result.exit_code == 0, result.output
+    (photo,) = json.loads(result.stdout)
+    assert photo["photo"] == str((groups / "2008_001322.jpg").resolve())
+    assert len(photo["faces"]) == 3
+    for face in photo["faces"]:
+        x, y, w, h = face["box"]
+        assert w > 20 and h > 20 and face["score"] > 0.9 and len(face["landmarks"]) == 5
+
+
+def test_bad_file_is_skipped_with_one_line_and_partial_exit(groups, tmp_path):
+    junk = tmp_path / "junk.jpg"
+    junk.write_text("not a photo")
+    result = runner.invoke(app, ["detect", str(junk), str(groups / "2008_001322.jpg")])
+    assert result.exit_code == EXIT_PARTIAL
+    assert f"{junk}: not an image" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_only_bad_files_is_an_error(tmp_path):
+    result = runner.invoke(app, ["detect", str(tmp_path / "missing.jpg")])
+    assert result.exit_code == EXIT_ERROR
+    assert "missing.jpg: file not found" in result.stderr
+
+
+def test_unavailable_cuda_is_one_line_without_traceback(groups, monkeypatch):
+    import onnxruntime as ort
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    result = runner.invoke(app, ["detect", "--device", "cuda", str(groups / "2008_001322.jpg")])
+    assert result.exit_code == EXIT_ERROR
+    assert result.stderr.count("\n") == 1 and "use --device cpu" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_installed_console_script_runs(groups):
+    exe = shutil.which("photoface")
+    if exe is None:
+        pytest.skip("the photoface console script is not on PATH (package not installed)")
+    completed = subprocess.run(
+        [exe, "detect", "--json", str(groups / "2008_001322.jpg")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert len(json.loads(completed.stdout)[0]["faces"]) == 3
+
+
+def test_module_entry_point():
+    completed = subprocess.run(
+        [sys.executable, "-m", "photoface", "--version"], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0 and __version__ in completed.stdout
