@@ -13,7 +13,7 @@ from rich.table import Table
 
 from photoface import __version__, config
 from photoface.engine.session import DEVICES
-from photoface.errors import ImageLoadError, PhotofaceError
+from photoface.errors import PhotofaceError
 
 app = typer.Typer(
     help="Find every face in your photos, group them into people, name and search them.",
@@ -30,6 +30,7 @@ EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
 
 class State:
     debug = False
+    db: Path | None = None
 
 
 def _version(value: bool) -> None:
@@ -40,6 +41,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            help="Catalog file [default: $PHOTOFACE_DB, else the user data directory's photoface/catalog.db].",
+            show_default=False,
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and engine log lines.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
@@ -47,6 +56,7 @@ def main(
 ) -> None:
     """photoface: local, private face clustering for photo libraries."""
     State.debug = debug
+    State.db = db
     if debug:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
@@ -129,4 +139,204 @@ def _print_detections(results: list[dict], provider: str) -> None:
     out.print(table)
 
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_PARTIAL", "ImageLoadError", "app"]
+EXIT_INTERRUPTED = 130
+
+
+def open_catalog(create: bool = False):
+    from photoface.catalog import Catalog
+
+    return run_guarded(lambda: Catalog.open(State.db, create=create))
+
+
+def print_json(value: object) -> None:
+    """JSON on stdout for scripts: no colours, no wrapping."""
+    typer.echo(json.dumps(value, indent=2))
+
+
+class ScanBar:
+    """A rich progress bar fed by the scan service."""
+
+    def __init__(self, progress) -> None:
+        self.progress = progress
+        self.task = None
+        self.faces = 0
+
+    def start(self, total: int) -> None:
+        self.task = self.progress.add_task("analysing", total=total, faces=0, rate="")
+
+    def advance(self, photos: int, faces: int) -> None:
+        self.faces += faces
+        self.progress.update(self.task, advance=photos, faces=self.faces)
+        task = self.progress.tasks[self.task]
+        if task.elapsed:
+            self.progress.update(self.task, rate=f"{task.completed / task.elapsed:.1f} photos/s")
+
+
+@app.command()
+def scan(
+    folders: Annotated[list[Path], typer.Argument(help="Folders (or photos) to index.", show_default=False)],
+    min_face: Annotated[
+        int, typer.Option(help="Smallest face to find, in pixels of the detection image.", min=12)
+    ] = config.MIN_FACE,
+    device: Annotated[str, typer.Option(help=f"Where the models run: {', '.join(DEVICES)}.")] = "auto",
+    jobs: Annotated[int, typer.Option(help="Threads that read and decode photos.", min=1, max=32)] = 2,
+    rescan: Annotated[bool, typer.Option("--rescan", help="Analyse every photo again, changed or not.")] = False,
+    hidden: Annotated[bool, typer.Option("--hidden", help="Also look inside hidden folders.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Index the photos in FOLDERS: find and embed every face, incrementally.
+
+    Unchanged files cost one stat; changed files are analysed again; moved or renamed files
+    keep their faces and names; files gone from disk leave the catalog. Interrupt at any time:
+    the next scan carries on.
+
+    Example: photoface scan ~/Pictures
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from photoface.engine import FaceEngine
+    from photoface.scan import ScanInterrupted, ScanOptions
+    from photoface.scan import scan as run_scan
+
+    for folder in folders:
+        if not folder.exists():
+            raise fail(f"{folder} does not exist: check the path")
+    catalog = open_catalog(create=True)
+    engine = run_guarded(lambda: FaceEngine(device=device, min_face=min_face))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("[cyan]{task.fields[faces]} faces"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
+        try:
+            summary = run_guarded(
+                lambda: run_scan(
+                    catalog,
+                    folders,
+                    engine,
+                    ScanOptions(rescan=rescan, include_hidden=hidden, jobs=jobs),
+                    ScanBar(progress),
+                )
+            )
+        except ScanInterrupted as stop:
+            summary = stop.summary
+    report = {
+        **summary.counts(),
+        "seconds": round(summary.seconds, 2),
+        "interrupted": summary.interrupted,
+        "failures": [{"path": p, "error": e} for p, e in summary.failures],
+        "warnings": summary.warnings,
+        "db": str(catalog.path),
+        "provider": engine.provider,
+    }
+    if as_json:
+        print_json(report)
+    else:
+        _print_scan_summary(report)
+    if summary.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if summary.failed:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _print_scan_summary(report: dict) -> None:
+    for path, error in ((f["path"], f["error"]) for f in report["failures"]):
+        err.print(f"[yellow]failed:[/yellow] {path}: {error}", highlight=False, soft_wrap=True)
+    for warning in report["warnings"]:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+    analysed = report["new"] + report["changed"]
+    rate = f" ({analysed / report['seconds']:.1f} photos/s)" if analysed and report["seconds"] else ""
+    state = "interrupted" if report["interrupted"] else "done"
+    out.print(
+        f"{state} in {report['seconds']:.1f} s{rate}: {report['new']} new, {report['changed']} changed, "
+        f"{report['unchanged']} unchanged, {report['moved']} moved, {report['removed']} removed, "
+        f"{report['duplicates']} duplicates, {report['failed']} failed; {report['faces']} faces found",
+        highlight=False,
+    )
+    if report["interrupted"]:
+        out.print("what was analysed is saved; run the same scan again to continue", highlight=False)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    failed: Annotated[bool, typer.Option("--failed", help="List every file that failed, with the reason.")] = False,
+) -> None:
+    """Summarise the catalog: photos, faces, failures, people, last scan, models.
+
+    Example: photoface status --failed
+    """
+    from photoface.engine.models import model_id
+    from photoface.engine.session import choose_providers
+
+    with open_catalog() as catalog:
+        stats = catalog.stats()
+        failures = catalog.failures() if failed else None
+    stats["model"] = run_guarded(lambda: model_id("facenet"))
+    stats["provider"] = "cuda" if "CUDAExecutionProvider" in choose_providers("auto") else "cpu"
+    if failures is not None:
+        stats["failures"] = failures
+    if as_json:
+        print_json(stats)
+        return
+    table = Table(show_header=False, box=None)
+    last = stats["last_scan"]
+    rows = [
+        ("catalog", stats["db"]),
+        ("photos", stats["photos"]),
+        ("faces", stats["faces"]),
+        ("photos without faces", stats["photos_without_faces"]),
+        ("duplicates", stats["duplicates"]),
+        ("failed files", stats["failed"]),
+        ("people named / unnamed", f"{stats['people_named']} / {stats['people_unnamed']}"),
+        ("unassigned faces", stats["unassigned_faces"]),
+        ("last scan", f"{last['started_at']} ({last['status']})" if last else "never"),
+        ("model", stats["model"]),
+        ("execution provider", stats["provider"]),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    out.print(table)
+    for failure in failures or []:
+        out.print(f"{failure['path']}: {failure['error']}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def faces(
+    person: Annotated[int | None, typer.Option(help="Only faces of this person id.")] = None,
+    photo: Annotated[Path | None, typer.Option(help="Only faces in this photo.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    embeddings: Annotated[bool, typer.Option("--embeddings", help="With --json: add each 128-d embedding.")] = False,
+) -> None:
+    """List the faces in the catalog, with box, score and person.
+
+    Boxes are [x, y, w, h] in pixels of the upright, full-resolution photo.
+
+    Example: photoface faces --photo ~/Pictures/party.jpg --json
+    """
+    with open_catalog() as catalog:
+        if person is not None and not catalog.has_person(person):
+            raise fail(f"no person {person}: 'photoface people' lists them")
+        path = str(photo.expanduser().absolute()) if photo else None
+        if path is not None and not catalog.has_photo(path):
+            raise fail(f"{photo} is not in the catalog: scan its folder first")
+        found = catalog.faces(person=person, photo=path, embeddings=embeddings and as_json)
+    if as_json:
+        print_json(found)
+        return
+    table = Table(title=f"{len(found)} faces")
+    for column in ("id", "photo", "box x, y, w, h", "score", "person"):
+        table.add_column(column)
+    for face in found:
+        who = face["name"] or (str(face["person"]) if face["person"] is not None else "-")
+        table.add_row(
+            str(face["id"]), face["photo"], ", ".join(f"{v:.0f}" for v in face["box"]), f"{face['score']:.3f}", who
+        )
+    out.print(table)
+
+
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "app"]

@@ -24,3 +24,7 @@ class ModelError(PhotofaceError):
 
 class DeviceError(PhotofaceError):
     """The requested execution device is not available."""
+
+
+class CatalogError(PhotofaceError):
+    """The catalog file cannot be opened, is from a newer version, or is busy."""

@@ -6,6 +6,7 @@ the full-resolution, orientation-corrected frame with ``LoadedImage.scale``.
 
 from __future__ import annotations
 
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ class LoadedImage:
     image: Image.Image  # mode RGB, orientation applied, possibly reduced
     full_size: tuple[int, int]  # (width, height) of the orientation-corrected original
     orientation: int  # EXIF orientation tag of the file (1 = none)
+    taken_at: str | None = None  # EXIF DateTimeOriginal as ISO 8601, if the file has one
 
     @property
     def scale(self) -> float:
@@ -47,16 +49,19 @@ class LoadedImage:
         return np.asarray(self.image)
 
 
-def load_image(source: str | Path | Image.Image, max_side: int | None = config.MAX_DETECTION_SIDE) -> LoadedImage:
+def load_image(
+    source: str | Path | Image.Image, max_side: int | None = config.MAX_DETECTION_SIDE, data: bytes | None = None
+) -> LoadedImage:
     """Decode ``source`` to upright RGB whose longer side is at most ``max_side`` (None: full size).
 
+    ``data``, when given, is the file's content already read (the scanner hashes it too).
     Raises ``ImageLoadError`` with the path and a human reason for every unreadable file.
     """
     if isinstance(source, Image.Image):
         return _prepare(source, max_side, "<image>")
     path = Path(source)
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data) if data is not None else path) as img:
             return _prepare(img, max_side, str(path))
     except ImageLoadError:
         raise
@@ -67,7 +72,7 @@ def load_image(source: str | Path | Image.Image, max_side: int | None = config.M
     except IsADirectoryError:
         raise ImageLoadError(path, "is a directory, not an image") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(path, _unidentified_reason(path)) from None
+        raise ImageLoadError(path, _unidentified_reason(path, data)) from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ImageLoadError(path, f"cannot decode image ({_first_line(exc)})") from None
 
@@ -80,7 +85,7 @@ def _prepare(img: Image.Image, max_side: int | None, name: str) -> LoadedImage:
             f"{width}x{height} pixels is over the {config.MAX_IMAGE_PIXELS:,}-pixel "
             "limit (possible decompression bomb)",
         )
-    orientation = _orientation(img)
+    orientation, taken_at = _exif_fields(img)
     full_size = (height, width) if orientation in _TRANSPOSED_ORIENTATIONS else (width, height)
     if max_side and img.format == "JPEG":
         # DCT-domain downscaling: decodes at 1/2, 1/4 or 1/8 size, never below the request.
@@ -94,7 +99,7 @@ def _prepare(img: Image.Image, max_side: int | None, name: str) -> LoadedImage:
     rgb = to_rgb(upright)
     if max_side and max(rgb.size) > max_side:
         rgb = ImageOps.contain(rgb, (max_side, max_side), Image.Resampling.BILINEAR)
-    return LoadedImage(rgb, full_size, orientation)
+    return LoadedImage(rgb, full_size, orientation, taken_at)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -117,18 +122,30 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _orientation(img: Image.Image) -> int:
+def _exif_fields(img: Image.Image) -> tuple[int, str | None]:
+    """EXIF orientation (1 if absent or damaged) and DateTimeOriginal as ISO 8601."""
     try:
-        value = int(img.getexif().get(0x0112, 1))
-    except (ValueError, TypeError, OSError, SyntaxError):
-        return 1  # unreadable EXIF is not a reason to lose the photo
-    return value if 1 <= value <= 8 else 1
+        exif = img.getexif()
+        orientation = int(exif.get(0x0112, 1))
+        stamp = exif.get_ifd(0x8769).get(0x9003) or exif.get(0x0132)
+    except (ValueError, TypeError, OSError, SyntaxError, KeyError):
+        return 1, None  # unreadable EXIF is not a reason to lose the photo
+    return (orientation if 1 <= orientation <= 8 else 1), _iso_date(stamp)
 
 
-def _unidentified_reason(path: Path) -> str:
+def _iso_date(stamp: object) -> str | None:
+    """EXIF's "YYYY:MM:DD HH:MM:SS" as "YYYY-MM-DDTHH:MM:SS"; None for blanks and junk."""
+    if not isinstance(stamp, str) or len(stamp) < 19:
+        return None
+    text = stamp[:10].replace(":", "-") + "T" + stamp[11:19]
+    digits = text.replace("-", "").replace("T", "").replace(":", "")
+    return text if digits.isdigit() and not digits.startswith("0000") else None
+
+
+def _unidentified_reason(path: Path, data: bytes | None) -> str:
     if path.suffix.lower() in HEIF_SUFFIXES and not HEIF_SUPPORTED:
         return 'HEIC/HEIF needs the optional extra: pip install "photoface[heif]"'
-    if path.stat().st_size == 0:
+    if (len(data) if data is not None else path.stat().st_size) == 0:
         return "empty file (0 bytes)"
     return "not an image Pillow can read (wrong extension or damaged file)"
 

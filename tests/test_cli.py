@@ -1,9 +1,10 @@
 """The real CLI: exit codes, one-line errors, JSON for scripts."""
 
 import json
-import shutil
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -26,7 +27,7 @@ def test_detect_json_lists_faces_per_photo(groups):
     assert photo["photo"] == str((groups / "2008_001322.jpg").resolve())
     assert len(photo["faces"]) == 3
     for face in photo["faces"]:
-        x, y, w, h = face["box"]
+        _x, _y, w, h = face["box"]
         assert w > 20 and h > 20 and face["score"] > 0.9 and len(face["landmarks"]) == 5
 
 
@@ -56,9 +57,9 @@ def test_unavailable_cuda_is_one_line_without_traceback(groups, monkeypatch):
 
 
 def test_installed_console_script_runs(groups):
-    exe = shutil.which("photoface")
-    if exe is None:
-        pytest.skip("the photoface console script is not on PATH (package not installed)")
+    exe = Path(sysconfig.get_path("scripts")) / "photoface"
+    if not exe.exists():
+        pytest.skip(f"no console script at {exe}: install the package (pip install .)")
     completed = subprocess.run(
         [exe, "detect", "--json", str(groups / "2008_001322.jpg")],
         capture_output=True,

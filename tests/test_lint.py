@@ -1,7 +1,8 @@
 """ruff is part of the test suite, so CI fails on lint errors too."""
 
-import shutil
+import importlib.util
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_ruff_clean():
-    ruff = shutil.which("ruff")
-    if ruff is None:
+    if importlib.util.find_spec("ruff") is None:
         pytest.skip("ruff not installed (pip install '.[test]')")
-    completed = subprocess.run([ruff, "check", str(REPO)], capture_output=True, text=True, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", str(REPO)], capture_output=True, text=True, check=False
+    )
     assert completed.returncode == 0, completed.stdout

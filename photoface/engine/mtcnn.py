@@ -112,12 +112,16 @@ class MTCNN:
         factor: float = config.PYRAMID_FACTOR,
         thresholds: tuple[float, float, float] = config.STAGE_THRESHOLDS,
     ) -> None:
+        self.check_settings(min_face, factor)
+        self.pnet, self.rnet, self.onet = pnet, rnet, onet
+        self.min_face, self.factor, self.thresholds = min_face, factor, thresholds
+
+    @staticmethod
+    def check_settings(min_face: int, factor: float) -> None:
         if min_face < 12:
             raise ValueError(f"min_face={min_face}: must be at least 12 pixels (P-Net's window)")
         if not 0.1 <= factor < 1:
             raise ValueError(f"factor={factor}: the pyramid factor must be in [0.1, 1)")
-        self.pnet, self.rnet, self.onet = pnet, rnet, onet
-        self.min_face, self.factor, self.thresholds = min_face, factor, thresholds
 
     @classmethod
     def load(cls, device: str = "auto", threads: int = config.THREADS, models: Path | None = None, **settings) -> MTCNN:

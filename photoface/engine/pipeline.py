@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from photoface.engine.align import ALIGN_MODES, AlignMode, face_crop
 from photoface.engine.facenet import FaceEmbedder
 from photoface.engine.models import model_id
 from photoface.engine.mtcnn import MTCNN, Detections
+from photoface.engine.session import CUDA, choose_providers
 from photoface.errors import ImageLoadError
 from photoface.imageio import LoadedImage, load_image
 
@@ -68,15 +70,28 @@ class FaceEngine:
     ) -> None:
         if align not in ALIGN_MODES:
             raise ValueError(f"align={align!r}: use one of {', '.join(ALIGN_MODES)}")
-        self.detector = MTCNN.load(device, threads, models, min_face=min_face, factor=factor)
-        self.embedder = FaceEmbedder.load(device, threads, models)
+        MTCNN.check_settings(min_face, factor)
+        self._providers = choose_providers(device)  # a bad device fails here, not at the first photo
+        self._settings = {"device": device, "threads": threads, "models": models}
+        self._detector_settings = {"min_face": min_face, "factor": factor}
         self.align, self.flip, self.max_side = align, flip, max_side
         self.model_id = model_id(FaceEmbedder.name, models)
 
+    # The sessions are made on first use: a rescan with nothing new never loads a model.
+    @cached_property
+    def detector(self) -> MTCNN:
+        return MTCNN.load(**self._settings, **self._detector_settings)
+
+    @cached_property
+    def embedder(self) -> FaceEmbedder:
+        return FaceEmbedder.load(**self._settings)
+
     @property
     def provider(self) -> str:
-        """ "cpu" or "cuda": where the models really run."""
-        return self.embedder.provider
+        """Where the models run, "cpu" or "cuda" (where they really run, once loaded)."""
+        if "embedder" in self.__dict__:
+            return self.embedder.provider
+        return "cuda" if self._providers[0] == CUDA else "cpu"
 
     def load(self, source: Source) -> LoadedImage:
         return load_image(source, self.max_side)
@@ -88,6 +103,10 @@ class FaceEngine:
     def analyze(self, source: Source, crops: bool = False) -> list[Face]:
         """Every face in one photo, best detection first. Raises ``ImageLoadError``."""
         return self._embed([(self.load(source), crops)])[0]
+
+    def analyze_images(self, images: list[LoadedImage]) -> list[list[Face]]:
+        """The faces of already loaded images, embedded in one batch."""
+        return self._embed([(image, False) for image in images])
 
     def analyze_many(
         self, sources: Iterable[Source], batch_images: int = 16, crops: bool = False

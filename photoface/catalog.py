@@ -1,0 +1,381 @@
+"""The catalog: one SQLite file with the photos, their faces, the people and the user's decisions.
+
+It is the user's work (their names), so: every change is a transaction, the journal is WAL
+(a killed process never corrupts it), foreign keys are on, and the schema only changes
+through the registered migrations below.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import platformdirs
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from photoface.errors import CatalogError
+
+DB_ENV = "PHOTOFACE_DB"
+APP_NAME = "photoface"
+
+migrations = Migrations("photoface")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    # `path` has no type affinity: UTF-8 paths are stored as TEXT, the rare non-UTF-8 ones as
+    # their raw bytes (BLOB), so every file the OS can name round-trips exactly.
+    db.execute("""
+        CREATE TABLE photos (
+            id INTEGER PRIMARY KEY,
+            path UNIQUE NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            hash TEXT,
+            width INTEGER,
+            height INTEGER,
+            orientation INTEGER,
+            taken_at TEXT,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'duplicate')),
+            error TEXT,
+            duplicate_of INTEGER REFERENCES photos(id) ON DELETE SET NULL,
+            scanned_at TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            name TEXT UNIQUE,
+            hidden INTEGER NOT NULL DEFAULT 0,
+            ignored INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE faces (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,
+            score REAL NOT NULL,
+            size REAL NOT NULL,
+            landmarks BLOB NOT NULL,
+            embedding BLOB NOT NULL,
+            model TEXT NOT NULL,
+            person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+            assigned TEXT CHECK (assigned IN ('auto', 'manual'))
+        )""")
+    db.execute("""
+        CREATE TABLE scans (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            roots TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'interrupted', 'failed')),
+            new INTEGER NOT NULL DEFAULT 0, changed INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0, moved INTEGER NOT NULL DEFAULT 0,
+            removed INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0, faces INTEGER NOT NULL DEFAULT 0,
+            provider TEXT, model TEXT
+        )""")
+    db["photos"].create_index(["hash"])
+    db["photos"].create_index(["status"])
+    db["faces"].create_index(["photo_id"])
+    db["faces"].create_index(["person_id"])
+
+
+SCHEMA_VERSION = 1  # the number of registered migrations
+
+
+def default_path() -> Path:
+    """``PHOTOFACE_DB``, else ``catalog.db`` in the user's data directory."""
+    override = os.environ.get(DB_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_data_dir(APP_NAME)) / "catalog.db"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def path_to_db(path: str | Path) -> str | bytes:
+    """The stored form of a path: text where it is valid UTF-8, else its raw bytes."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+    return text
+
+
+def path_from_db(value: str | bytes) -> str:
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def is_under(path: str, root: str | Path) -> bool:
+    """``path`` is ``root`` itself or inside it."""
+    root = os.fspath(root)
+    return path == root or path.startswith(os.path.join(root, ""))
+
+
+def printable(path: str | Path) -> str:
+    """A path safe to print: undecodable bytes shown as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """What the catalog knows about one file, enough to decide whether to look at it again."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    hash: str | None
+    status: str
+
+
+class FaceLike(Protocol):
+    """What the catalog stores of a face (``photoface.engine.Face`` is one)."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray
+    embedding: np.ndarray
+
+    @property
+    def size(self) -> float: ...
+
+
+class Catalog:
+    """The catalog over one SQLite file; open with ``Catalog.open(path)``."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path | None = None, *, create: bool = True) -> Catalog:
+        path = Path(path).expanduser() if path else default_path()
+        if not create and not path.exists():
+            raise CatalogError(f"no catalog at {path}: run 'photoface scan DIR' first, or pass --db")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: no implicit transactions; every write is in db.atomic().
+            conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: never corrupt, at most the last commit lost
+            db = sqlite_utils.Database(conn)
+            catalog = cls(db, path)
+            catalog._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"{path} is not a usable photoface catalog ({exc}): pass another --db") from exc
+        except OSError as exc:
+            raise CatalogError(f"cannot create the catalog at {path} ({exc.strerror}): pass another --db") from exc
+        return catalog
+
+    def _migrate(self) -> None:
+        known = {m.name for m in migrations._migrations}
+        unknown = [m.name for m in migrations.applied(self.db) if m.name not in known]
+        if unknown:
+            raise CatalogError(
+                f"{self.path} was written by a newer photoface (migration {unknown[0]}): upgrade photoface"
+            )
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.db.atomic():
+            yield
+
+    @property
+    def schema_version(self) -> int:
+        return len(migrations.applied(self.db))
+
+    # ------------------------------------------------------------------ photos
+    def photos_under(self, roots: Sequence[Path]) -> dict[str, PhotoRecord]:
+        """Every catalogued photo whose path is one of ``roots`` or lies under one, by path."""
+        records: dict[str, PhotoRecord] = {}
+        for row in self.db.query("SELECT id, path, size, mtime_ns, hash, status FROM photos"):
+            path = path_from_db(row["path"])
+            if any(is_under(path, root) for root in roots):
+                records[path] = PhotoRecord(row["id"], path, row["size"], row["mtime_ns"], row["hash"], row["status"])
+        return records
+
+    def photos_with_hash(self, digest: str) -> list[PhotoRecord]:
+        rows = self.db.query(
+            "SELECT id, path, size, mtime_ns, hash, status FROM photos WHERE hash = ? AND status = 'ok'", [digest]
+        )
+        return [
+            PhotoRecord(r["id"], path_from_db(r["path"]), r["size"], r["mtime_ns"], r["hash"], r["status"])
+            for r in rows
+        ]
+
+    def has_photo(self, path: str) -> bool:
+        return bool(self.db["photos"].count_where("path = ?", [path_to_db(path)]))
+
+    def has_person(self, person_id: int) -> bool:
+        return bool(self.db["people"].count_where("id = ?", [person_id]))
+
+    def known_hashes(self) -> set[str]:
+        return {
+            row["hash"] for row in self.db.query("SELECT hash FROM photos WHERE status = 'ok' AND hash IS NOT NULL")
+        }
+
+    def save_photo(self, path: str, *, size: int, mtime_ns: int, fields: dict) -> int:
+        """Insert or update the row of ``path``; returns its id. Call inside ``transaction()``."""
+        key = path_to_db(path)
+        record = {
+            "size": size,
+            "mtime_ns": mtime_ns,
+            "scanned_at": now(),
+            "error": None,
+            "duplicate_of": None,
+            **fields,
+        }
+        existing = self.db.execute("SELECT id FROM photos WHERE path = ?", [key]).fetchone()
+        if existing:
+            self.db["photos"].update(existing[0], record)
+            return existing[0]
+        return self.db["photos"].insert({"path": key, **record}).last_pk
+
+    def move_photo(self, photo_id: int, new_path: str, *, size: int, mtime_ns: int) -> None:
+        self.db["photos"].update(
+            photo_id, {"path": path_to_db(new_path), "size": size, "mtime_ns": mtime_ns, "scanned_at": now()}
+        )
+
+    def touch_photo(self, photo_id: int, *, size: int, mtime_ns: int) -> None:
+        """Same content under a new mtime (copied back, touched): nothing to analyse again."""
+        self.db["photos"].update(photo_id, {"size": size, "mtime_ns": mtime_ns})
+
+    def remove_photos(self, ids: Iterable[int]) -> int:
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            self.db.execute(f"DELETE FROM photos WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        return len(ids)
+
+    # ------------------------------------------------------------------- faces
+    def replace_faces(self, photo_id: int, faces: Sequence[FaceLike], model: str) -> list[int]:
+        """Store the faces of a (re-)analysed photo. A manual decision on an old face of the same
+        person (embedding cosine > 0.8) carries over to the new face, so editing a photo keeps names."""
+        old = self.db.query(
+            "SELECT embedding, person_id FROM faces WHERE photo_id = ? AND assigned = 'manual'", [photo_id]
+        )
+        manual = [(np.frombuffer(row["embedding"], np.float32), row["person_id"]) for row in old]
+        self.db.execute("DELETE FROM faces WHERE photo_id = ?", [photo_id])
+        ids = []
+        for face in faces:
+            record = {
+                "photo_id": photo_id,
+                "x": face.box[0],
+                "y": face.box[1],
+                "w": face.box[2],
+                "h": face.box[3],
+                "score": face.score,
+                "size": face.size,
+                "model": model,
+                "landmarks": np.asarray(face.landmarks, np.float32).tobytes(),
+                "embedding": np.asarray(face.embedding, np.float32).tobytes(),
+            }
+            match = max(manual, key=lambda item: float(item[0] @ face.embedding), default=None)
+            if match is not None and float(match[0] @ face.embedding) > 0.8:
+                record |= {"person_id": match[1], "assigned": "manual"}
+            ids.append(self.db["faces"].insert(record).last_pk)
+        return ids
+
+    def faces(self, *, person: int | None = None, photo: str | None = None, embeddings: bool = False) -> list[dict]:
+        """Faces with their photo path and person, oldest first."""
+        where, params = [], []
+        if person is not None:
+            where.append("faces.person_id = ?")
+            params.append(person)
+        if photo is not None:
+            where.append("photos.path = ?")
+            params.append(path_to_db(photo))
+        sql = f"""
+            SELECT faces.id, photos.path, faces.x, faces.y, faces.w, faces.h, faces.score, faces.size,
+                   faces.person_id, faces.assigned, people.name, faces.embedding
+            FROM faces JOIN photos ON photos.id = faces.photo_id
+            LEFT JOIN people ON people.id = faces.person_id
+            {"WHERE " + " AND ".join(where) if where else ""}
+            ORDER BY faces.id"""
+        result = []
+        for row in self.db.query(sql, params):
+            face = {
+                "id": row["id"],
+                "photo": path_from_db(row["path"]),
+                "box": [round(row[k], 1) for k in ("x", "y", "w", "h")],
+                "score": round(row["score"], 4),
+                "size": round(row["size"], 1),
+                "person": row["person_id"],
+                "name": row["name"],
+                "assigned": row["assigned"],
+            }
+            if embeddings:
+                face["embedding"] = np.frombuffer(row["embedding"], np.float32).tolist()
+            result.append(face)
+        return result
+
+    # ---------------------------------------------------------------- overview
+    def stats(self) -> dict:
+        def one(sql: str) -> int:
+            return self.db.execute(sql).fetchone()[0]
+
+        last = next(self.db.query("SELECT * FROM scans ORDER BY id DESC LIMIT 1"), None)
+        return {
+            "photos": one("SELECT count(*) FROM photos WHERE status = 'ok'"),
+            "faces": one("SELECT count(*) FROM faces"),
+            "failed": one("SELECT count(*) FROM photos WHERE status = 'failed'"),
+            "duplicates": one("SELECT count(*) FROM photos WHERE status = 'duplicate'"),
+            "photos_without_faces": one(
+                "SELECT count(*) FROM photos WHERE status = 'ok' AND id NOT IN (SELECT photo_id FROM faces)"
+            ),
+            "people_named": one("SELECT count(*) FROM people WHERE name IS NOT NULL"),
+            "people_unnamed": one("SELECT count(*) FROM people WHERE name IS NULL"),
+            "unassigned_faces": one("SELECT count(*) FROM faces WHERE person_id IS NULL"),
+            "last_scan": last,
+            "db": str(self.path),
+            "schema_version": self.schema_version,
+        }
+
+    def failures(self) -> list[dict]:
+        rows = self.db.query("SELECT path, error, scanned_at FROM photos WHERE status = 'failed' ORDER BY path")
+        return [{"path": path_from_db(r["path"]), "error": r["error"], "scanned_at": r["scanned_at"]} for r in rows]
+
+    # ------------------------------------------------------------------- scans
+    def start_scan(self, roots: Sequence[Path], provider: str, model: str) -> int:
+        with self.transaction():
+            return (
+                self.db["scans"]
+                .insert(
+                    {
+                        "started_at": now(),
+                        "roots": "\n".join(map(printable, roots)),
+                        "status": "running",
+                        "provider": provider,
+                        "model": model,
+                    }
+                )
+                .last_pk
+            )
+
+    def finish_scan(self, scan_id: int, status: str, counts: dict[str, int]) -> None:
+        with self.transaction():
+            self.db["scans"].update(scan_id, {"finished_at": now(), "status": status, **counts})
