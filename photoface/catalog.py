@@ -333,6 +333,114 @@ class Catalog:
             result.append(face)
         return result
 
+    # ------------------------------------------------------------------ people
+    def cluster_input(self) -> tuple[dict[str, np.ndarray], set[int], set[int]]:
+        """Every face as arrays for clustering, plus the named and the ignored people."""
+        rows = self.db.execute("""
+            SELECT faces.id, faces.photo_id, faces.size, faces.embedding, faces.person_id, faces.assigned,
+                   people.ignored
+            FROM faces JOIN photos ON photos.id = faces.photo_id
+            LEFT JOIN people ON people.id = faces.person_id
+            WHERE photos.status = 'ok' ORDER BY faces.id""").fetchall()
+        arrays = {
+            "ids": np.array([r[0] for r in rows], dtype=np.int64),
+            "photos": np.array([r[1] for r in rows], dtype=np.int64),
+            "sizes": np.array([r[2] for r in rows], dtype=np.float64),
+            "embeddings": np.frombuffer(b"".join(r[3] for r in rows), np.float32).reshape(len(rows), -1)
+            if rows
+            else np.empty((0, 128), np.float32),
+            "persons": np.array([r[4] if r[4] is not None else -1 for r in rows], dtype=np.int64),
+            "fixed": np.array([r[5] == "manual" or bool(r[6]) for r in rows], dtype=bool),
+        }
+        named = {r[0] for r in self.db.execute("SELECT id FROM people WHERE name IS NOT NULL AND NOT ignored")}
+        ignored = {r[0] for r in self.db.execute("SELECT id FROM people WHERE ignored")}
+        return arrays, named, ignored
+
+    def create_person(self, name: str | None = None) -> int:
+        return self.db["people"].insert({"name": name, "created_at": now()}).last_pk
+
+    def set_auto_assignments(self, changes: Sequence[tuple[int, int | None]]) -> None:
+        """(face id, person id or None) pairs, as automatic assignments."""
+        self.db.conn.executemany(
+            "UPDATE faces SET person_id = ?, assigned = CASE WHEN ? IS NULL THEN NULL ELSE 'auto' END WHERE id = ?",
+            [(person, person, face) for face, person in changes],
+        )
+
+    def assign_faces(self, face_ids: Sequence[int], person_id: int) -> None:
+        """A manual decision: these faces are this person."""
+        self.db.conn.executemany(
+            "UPDATE faces SET person_id = ?, assigned = 'manual' WHERE id = ?", [(person_id, face) for face in face_ids]
+        )
+
+    def confirm_person(self, person_id: int) -> None:
+        self.db.execute("UPDATE faces SET assigned = 'manual' WHERE person_id = ?", [person_id])
+
+    def delete_empty_unnamed_people(self) -> int:
+        return self.db.execute("""DELETE FROM people WHERE name IS NULL AND NOT ignored
+                                  AND id NOT IN (SELECT person_id FROM faces WHERE person_id IS NOT NULL)""").rowcount
+
+    def person(self, person_id: int) -> dict | None:
+        return next(self.db.query("SELECT * FROM people WHERE id = ?", [person_id]), None)
+
+    def person_by_name(self, name: str) -> dict | None:
+        return next(self.db.query("SELECT * FROM people WHERE name = ? COLLATE NOCASE", [name]), None)
+
+    def names(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM people WHERE name IS NOT NULL ORDER BY name")]
+
+    def update_person(self, person_id: int, fields: dict) -> None:
+        self.db["people"].update(person_id, fields)
+
+    def delete_person(self, person_id: int) -> None:
+        self.db.execute("UPDATE faces SET person_id = NULL, assigned = NULL WHERE person_id = ?", [person_id])
+        self.db.execute("DELETE FROM people WHERE id = ?", [person_id])
+
+    def people(self, *, include_hidden: bool = False) -> list[dict]:
+        """People with face and photo counts and one sample photo, largest first."""
+        hidden = "" if include_hidden else "WHERE NOT people.hidden AND NOT people.ignored"
+        rows = self.db.query(f"""
+            SELECT people.id, people.name, people.ignored, people.hidden, count(faces.id) AS faces,
+                   count(DISTINCT faces.photo_id) AS photos,
+                   (SELECT photos.path FROM faces AS best JOIN photos ON photos.id = best.photo_id
+                    WHERE best.person_id = people.id ORDER BY best.score * best.size DESC LIMIT 1) AS sample
+            FROM people LEFT JOIN faces ON faces.person_id = people.id
+            {hidden} GROUP BY people.id ORDER BY faces DESC, people.id""")
+        return [
+            {
+                **row,
+                "ignored": bool(row["ignored"]),
+                "hidden": bool(row["hidden"]),
+                "sample": path_from_db(row["sample"]) if row["sample"] is not None else None,
+            }
+            for row in rows
+        ]
+
+    def unassigned_faces(self) -> int:
+        return self.db.execute("SELECT count(*) FROM faces WHERE person_id IS NULL").fetchone()[0]
+
+    def photos_of(self, person_ids: Sequence[int], *, every: bool) -> list[str]:
+        """Photos showing all (``every``) or any of the people; newest first where dates are known."""
+        marks = ",".join("?" * len(person_ids))
+        having = f"HAVING count(DISTINCT faces.person_id) = {len(set(person_ids))}" if every else ""
+        rows = self.db.execute(
+            f"""
+            SELECT photos.path FROM photos JOIN faces ON faces.photo_id = photos.id
+            WHERE faces.person_id IN ({marks}) AND photos.status = 'ok'
+            GROUP BY photos.id {having}
+            ORDER BY photos.taken_at IS NULL, photos.taken_at DESC, photos.path""",
+            list(person_ids),
+        )
+        return [path_from_db(r[0]) for r in rows]
+
+    def face_rows(self, face_ids: Sequence[int]) -> list[dict]:
+        marks = ",".join("?" * len(face_ids))
+        rows = self.db.query(
+            f"""SELECT faces.*, photos.path FROM faces JOIN photos ON photos.id = faces.photo_id
+                                 WHERE faces.id IN ({marks}) ORDER BY faces.id""",
+            list(face_ids),
+        )
+        return [{**row, "path": path_from_db(row["path"])} for row in rows]
+
     # ---------------------------------------------------------------- overview
     def stats(self) -> dict:
         def one(sql: str) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from photoface import __version__, config
+from photoface.clustering import ClusterSettings
 from photoface.engine.session import DEVICES
 from photoface.errors import PhotofaceError
 
@@ -140,6 +143,8 @@ def _print_detections(results: list[dict], provider: str) -> None:
 
 
 EXIT_INTERRUPTED = 130
+
+PersonArg = Annotated[str, typer.Argument(help="Person id or name.", show_default=False)]
 
 
 def open_catalog(create: bool = False):
@@ -337,6 +342,277 @@ def faces(
             str(face["id"]), face["photo"], ", ".join(f"{v:.0f}" for v in face["box"]), f"{face['score']:.3f}", who
         )
     out.print(table)
+
+
+@app.command()
+def cluster(
+    min_cluster_size: Annotated[int, typer.Option(help="Smallest group HDBSCAN calls a person.", min=2)] = (
+        ClusterSettings.min_cluster_size
+    ),
+    min_samples: Annotated[
+        int, typer.Option(help="HDBSCAN min_samples: higher leaves more faces unassigned.", min=1)
+    ] = ClusterSettings.min_samples,
+    selection: Annotated[str, typer.Option(help="HDBSCAN cluster selection: eom or leaf.")] = (
+        ClusterSettings.selection_method
+    ),
+    epsilon: Annotated[float, typer.Option(help="HDBSCAN cluster_selection_epsilon (0 = off).", min=0)] = (
+        ClusterSettings.selection_epsilon
+    ),
+    distance: Annotated[
+        float,
+        typer.Option(
+            help="A face joins a person when its mean squared distance to their faces is below this (0..4).",
+            min=0,
+            max=4,
+        ),
+    ] = ClusterSettings.distance,
+    min_face_size: Annotated[
+        float, typer.Option(help="Faces smaller than this (pixels) are not clustered.", min=0)
+    ] = ClusterSettings.min_face_size,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Group the catalogued faces into people (HDBSCAN). Your decisions are kept.
+
+    Named or confirmed faces, moved faces and ignored people never change; person ids and
+    names survive; two faces of one photo are never the same person automatically. Running
+    it twice in a row changes nothing.
+
+    Example: photoface cluster
+    """
+    from photoface.people import cluster as run_cluster
+
+    if selection not in ("eom", "leaf"):
+        raise fail(f"--selection {selection!r}: use eom or leaf")
+    settings = ClusterSettings(min_cluster_size, min_samples, selection, epsilon, distance, min_face_size)
+    with open_catalog() as catalog:
+        report = run_guarded(lambda: run_cluster(catalog, settings))
+    if as_json:
+        print_json(report.__dict__)
+        return
+    out.print(
+        f"{report.people} people ({report.new_people} new), {report.assigned} faces assigned, "
+        f"{report.unassigned} left unassigned ({report.too_small} too small to cluster); "
+        f"{report.changed} changed",
+        highlight=False,
+    )
+
+
+@app.command()
+def people(
+    show_all: Annotated[bool, typer.Option("--all", help="Include hidden and ignored people.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List people, largest first: id, name, faces, photos and a sample photo.
+
+    Example: photoface people
+    """
+    with open_catalog() as catalog:
+        found = catalog.people(include_hidden=show_all)
+        unassigned = catalog.unassigned_faces()
+    if as_json:
+        print_json(found)
+        return
+    table = Table(title=f"{len(found)} people; {unassigned} faces unassigned")
+    for column in ("id", "name", "faces", "photos", "sample photo"):
+        table.add_column(column)
+    for person in found:
+        name = person["name"] or "[dim]unnamed[/dim]"
+        if person["ignored"]:
+            name += " [dim](ignored)[/dim]"
+        table.add_row(str(person["id"]), name, str(person["faces"]), str(person["photos"]), person["sample"] or "")
+    out.print(table)
+
+
+@app.command()
+def show(
+    person: PersonArg,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write the JPEG.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many faces, clearest first.", min=1)] = 60,
+) -> None:
+    """Write a contact sheet of a person's faces (labelled with face ids) and print its path.
+
+    Example: photoface show 12 -o person12.jpg
+    """
+    from photoface.people import resolve
+    from photoface.report import contact_sheet
+
+    with open_catalog() as catalog:
+        found = run_guarded(lambda: resolve(catalog, person))
+        faces = catalog.faces(person=found["id"])
+    target = output or Path(f"person-{found['id']}.jpg")
+    run_guarded(lambda: contact_sheet(faces, target, limit=limit))
+    typer.echo(str(target.absolute()))
+
+
+def _edit(action, *args) -> int:
+    with open_catalog() as catalog:
+        return run_guarded(lambda: action(catalog, *args))
+
+
+@app.command()
+def name(
+    person: Annotated[str, typer.Argument(help="Person id (or current name).", show_default=False)],
+    new_name: Annotated[str, typer.Argument(metavar="NAME", help="The name to give.", show_default=False)],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="If the name is taken, merge without asking.")] = False,
+) -> None:
+    """Name a person and confirm its faces (clustering will not take them away).
+
+    If another person already has the name, offers to merge the two.
+
+    Example: photoface name 12 "Alice Smith"
+    """
+    from photoface import people as service
+
+    try:
+        with open_catalog() as catalog:
+            person_id = service.name_person(catalog, person, new_name)
+    except service.NameInUse as taken:
+        if not (yes or (sys.stdin.isatty() and typer.confirm(f"{taken.name!r} is person {taken.owner}: merge?"))):
+            raise fail(str(taken)) from None
+        person_id = _edit(lambda c: service.name_person(c, person, new_name, merge=True))
+    except PhotofaceError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"person {person_id} is {' '.join(new_name.split())}", highlight=False)
+
+
+@app.command()
+def rename(
+    person: Annotated[str, typer.Argument(help="Person id or current name.", show_default=False)],
+    new_name: Annotated[str, typer.Argument(metavar="NEW_NAME", show_default=False)],
+) -> None:
+    """Change a person's name.
+
+    Example: photoface rename "Alice" "Alice Smith"
+    """
+    from photoface.people import rename as service_rename
+
+    person_id = _edit(service_rename, person, new_name)
+    out.print(f"person {person_id} is now {' '.join(new_name.split())}", highlight=False)
+
+
+@app.command()
+def unname(person: PersonArg) -> None:
+    """Remove a person's name (the faces stay together).
+
+    Example: photoface unname 12
+    """
+    from photoface.people import unname as service_unname
+
+    out.print(f"person {_edit(service_unname, person)} has no name now", highlight=False)
+
+
+@app.command()
+def merge(
+    target: Annotated[str, typer.Argument(help="The person to keep (id or name).", show_default=False)],
+    others: Annotated[list[str], typer.Argument(help="People to merge into it.", show_default=False)],
+) -> None:
+    """Merge people into one: every face of OTHERS moves to TARGET.
+
+    Example: photoface merge 12 15 31
+    """
+    from photoface.people import merge as service_merge
+
+    out.print(f"merged into person {_edit(service_merge, target, others)}", highlight=False)
+
+
+@app.command()
+def move(
+    face: Annotated[
+        int, typer.Argument(help="Face id (see 'photoface show' or 'photoface faces').", show_default=False)
+    ],
+    person: Annotated[str, typer.Argument(help="Person id or name, or 'new'.", show_default=False)],
+) -> None:
+    """Move one face to another person (or to a new one); clustering keeps it there.
+
+    Example: photoface move 4711 new
+    """
+    from photoface.people import move_face
+
+    out.print(f"face {face} is now person {_edit(move_face, face, person)}", highlight=False)
+
+
+@app.command()
+def ignore(person: PersonArg) -> None:
+    """Ignore a stranger: hidden from 'people', kept out of automatic assignment.
+
+    Example: photoface ignore 31
+    """
+    from photoface.people import ignore as service_ignore
+
+    out.print(f"person {_edit(service_ignore, person)} is ignored", highlight=False)
+
+
+@app.command()
+def find(
+    names: Annotated[list[str] | None, typer.Argument(help="People (names or ids).", show_default=False)] = None,
+    any_of: Annotated[bool, typer.Option("--any", help="Photos with any of them, not all.")] = False,
+    like: Annotated[Path | None, typer.Option(help="Photos of the person whose face is largest in this photo.")] = (
+        None
+    ),
+    device: Annotated[str, typer.Option(help=f"With --like: where the models run ({', '.join(DEVICES)}).")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """Print the photos showing all NAMES (or any, with --any), newest first, one per line.
+
+    Example: photoface find "Alice Smith" Bob | xargs -d '\\n' open
+    """
+    from photoface import people as service
+
+    if bool(names) == bool(like):
+        raise fail("give names, or --like PHOTO")
+    with open_catalog() as catalog:
+        if like is not None:
+            paths = run_guarded(lambda: service.find_like(catalog, _engine(device), like))
+        else:
+            paths = run_guarded(lambda: service.find_photos(catalog, names, any_of=any_of))
+    if as_json:
+        print_json(paths)
+        return
+    for path in paths:
+        sys.stdout.buffer.write(os.fsencode(path) + b"\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def identify(
+    photo: Annotated[Path, typer.Argument(help="A photo (need not be in the library).", show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write a copy with boxes and names.")] = None,
+    device: Annotated[str, typer.Option(help=f"Where the models run: {', '.join(DEVICES)}.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Say who is in a photo: each face's nearest named person, or unknown.
+
+    Example: photoface identify party.jpg -o party-named.jpg
+    """
+    from photoface import people as service
+    from photoface.report import annotate
+
+    with open_catalog() as catalog:
+        found = run_guarded(lambda: service.identify(catalog, _engine(device), photo))
+    if output is not None:
+        run_guarded(lambda: annotate(photo, found, output))
+    if as_json:
+        print_json(found)
+        return
+    table = Table(title=f"{len(found)} faces in {photo}")
+    for column in ("face", "box x, y, w, h", "who", "distance"):
+        table.add_column(column)
+    for number, face in enumerate(found, 1):
+        table.add_row(
+            str(number),
+            ", ".join(f"{v:.0f}" for v in face["box"]),
+            face["name"] or "unknown",
+            f"{face['distance']:.2f}" if face["distance"] is not None else "",
+        )
+    out.print(table)
+    if output is not None:
+        out.print(f"wrote {output}", highlight=False)
+
+
+def _engine(device: str):
+    from photoface.engine import FaceEngine
+
+    return run_guarded(lambda: FaceEngine(device=device))
 
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "app"]
