@@ -264,6 +264,20 @@ class Catalog:
         """Same content under a new mtime (copied back, touched): nothing to analyse again."""
         self.db["photos"].update(photo_id, {"size": size, "mtime_ns": mtime_ns})
 
+    def promote_duplicate(self, photo_id: int) -> str | None:
+        """The original is gone: a surviving exact copy takes its place (same row, so its faces
+        and names stay) and the copy's duplicate row goes. Returns the new path, if any."""
+        for row in self.db.query(
+            "SELECT id, path, size, mtime_ns FROM photos WHERE duplicate_of = ? ORDER BY id", [photo_id]
+        ):
+            path = path_from_db(row["path"])
+            if os.path.lexists(path):
+                self.db.execute("DELETE FROM photos WHERE id = ?", [row["id"]])
+                self.db.execute("UPDATE photos SET duplicate_of = ? WHERE duplicate_of = ?", [photo_id, row["id"]])
+                self.move_photo(photo_id, path, size=row["size"], mtime_ns=row["mtime_ns"])
+                return path
+        return None
+
     def remove_photos(self, ids: Iterable[int]) -> int:
         ids = list(ids)
         for start in range(0, len(ids), 500):

@@ -11,7 +11,8 @@ A photo's way, top to bottom:
 4. New content goes through the engine in batches (faces of several photos embedded
    together), then every photo of a group is written in one transaction.
 5. After a complete walk, catalogued photos whose files are gone are removed with their
-   faces; people and names stay.
+   faces (people and names stay), unless an exact copy survives: it takes the original's
+   place, faces and names included.
 
 Ctrl-C or kill -9 lose at most the group in flight: the next scan finds the committed photos
 unchanged and carries on.
@@ -326,7 +327,9 @@ class Scanner:
                     "kept (reconnect the drive, or delete them from the catalog)"
                 )
         with self.catalog.transaction():
-            self.summary.removed = self.catalog.remove_photos(gone)
+            kept_by_copy = {photo for photo in gone if self.catalog.promote_duplicate(photo)}
+            self.summary.moved += len(kept_by_copy)
+            self.summary.removed = self.catalog.remove_photos(p for p in gone if p not in kept_by_copy)
 
 
 def _bounded_map(pool: ThreadPoolExecutor, fn, items: list, ahead: int) -> Iterator:

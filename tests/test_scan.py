@@ -71,6 +71,16 @@ def test_fivecelebs_incremental_life_cycle(engine, fivecelebs, tmp_path):
         assert catalog.stats()["photos"] == 117 and catalog.stats()["duplicates"] == 1
         assert catalog.db["people"].get(person)["name"] == "Elton John"
 
+        # The original of the copy is deleted: the copy takes its place, faces and ids included.
+        original = catalog.faces(photo=str(library / "val" / "Madonna" / "2.jpg"))
+        (library / "val" / "Madonna" / "2.jpg").unlink()
+        promoted = scan(catalog, [library], engine)
+        assert (promoted.removed, promoted.moved, promoted.new) == (0, 1, 0)
+        assert catalog.faces(photo=str(library / "val" / "Madonna" / "2 copy.jpg")) == [
+            {**face, "photo": str(library / "val" / "Madonna" / "2 copy.jpg")} for face in original
+        ]
+        assert catalog.stats()["photos"] == 117 and catalog.stats()["duplicates"] == 0
+
 
 def _salted_folder(root: Path, good: Path) -> dict[str, str]:
     """Good photos under awkward names plus every kind of bad file; name -> expected reason."""
