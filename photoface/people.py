@@ -11,13 +11,16 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from photoface.catalog import Catalog
 from photoface.clustering import NO_PERSON, ClusterSettings, Faces, plan, vote
-from photoface.engine import FaceEngine
 from photoface.errors import PhotofaceError
+
+if TYPE_CHECKING:  # the engine (onnxruntime) loads only for identify and find --like
+    from photoface.engine import FaceEngine
 
 
 class PersonNotFound(PhotofaceError):  # noqa: N818 - reads as the sentence it is
