@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from photoface import __version__, config
@@ -65,7 +66,7 @@ def main(
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -102,7 +103,7 @@ def detect(
     for analysis in engine.analyze_many(photos):
         if analysis.error is not None:
             failed += 1
-            err.print(f"[yellow]skipped:[/yellow] {analysis.error}", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]skipped:[/yellow] {escape(str(analysis.error))}", highlight=False, soft_wrap=True)
             continue
         results.append(
             {
@@ -118,7 +119,7 @@ def detect(
             }
         )
     if as_json:
-        out.print_json(json.dumps(results))
+        print_json(results)
     else:
         _print_detections(results, engine.provider)
     if failed:
@@ -131,10 +132,10 @@ def _print_detections(results: list[dict], provider: str) -> None:
         table.add_column(column)
     for result in results:
         if not result["faces"]:
-            table.add_row(result["photo"], "-", "no face", "")
+            table.add_row(escape(result["photo"]), "-", "no face", "")
         for number, face in enumerate(result["faces"], 1):
             table.add_row(
-                result["photo"] if number == 1 else "",
+                escape(result["photo"]) if number == 1 else "",
                 str(number),
                 ", ".join(f"{v:.0f}" for v in face["box"]),
                 f"{face['score']:.3f}",
@@ -250,9 +251,9 @@ def scan(
 
 def _print_scan_summary(report: dict) -> None:
     for path, error in ((f["path"], f["error"]) for f in report["failures"]):
-        err.print(f"[yellow]failed:[/yellow] {path}: {error}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]failed:[/yellow] {escape(path)}: {escape(error)}", highlight=False, soft_wrap=True)
     for warning in report["warnings"]:
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     analysed = report["new"] + report["changed"]
     rate = f" ({analysed / report['seconds']:.1f} photos/s)" if analysed and report["seconds"] else ""
     state = "interrupted" if report["interrupted"] else "done"
@@ -304,10 +305,10 @@ def status(
         ("execution provider", stats["provider"]),
     ]
     for name, value in rows:
-        table.add_row(name, str(value))
+        table.add_row(name, escape(str(value)))
     out.print(table)
     for failure in failures or []:
-        out.print(f"{failure['path']}: {failure['error']}", highlight=False, soft_wrap=True)
+        out.print(f"{escape(failure['path'])}: {escape(failure['error'])}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -337,9 +338,13 @@ def faces(
     for column in ("id", "photo", "box x, y, w, h", "score", "person"):
         table.add_column(column)
     for face in found:
-        who = face["name"] or (str(face["person"]) if face["person"] is not None else "-")
+        who = escape(face["name"]) if face["name"] else (str(face["person"]) if face["person"] is not None else "-")
         table.add_row(
-            str(face["id"]), face["photo"], ", ".join(f"{v:.0f}" for v in face["box"]), f"{face['score']:.3f}", who
+            str(face["id"]),
+            escape(face["photo"]),
+            ", ".join(f"{v:.0f}" for v in face["box"]),
+            f"{face['score']:.3f}",
+            who,
         )
     out.print(table)
 
@@ -416,10 +421,12 @@ def people(
     for column in ("id", "name", "faces", "photos", "sample photo"):
         table.add_column(column)
     for person in found:
-        name = person["name"] or "[dim]unnamed[/dim]"
+        name = escape(person["name"]) if person["name"] else "[dim]unnamed[/dim]"
         if person["ignored"]:
             name += " [dim](ignored)[/dim]"
-        table.add_row(str(person["id"]), name, str(person["faces"]), str(person["photos"]), person["sample"] or "")
+        table.add_row(
+            str(person["id"]), name, str(person["faces"]), str(person["photos"]), escape(person["sample"] or "")
+        )
     out.print(table)
 
 
@@ -472,7 +479,7 @@ def name(
         person_id = _edit(lambda c: service.name_person(c, person, new_name, merge=True))
     except PhotofaceError as exc:
         raise fail(str(exc)) from None
-    out.print(f"person {person_id} is {' '.join(new_name.split())}", highlight=False)
+    out.print(f"person {person_id} is {escape(' '.join(new_name.split()))}", highlight=False)
 
 
 @app.command()
@@ -487,7 +494,7 @@ def rename(
     from photoface.people import rename as service_rename
 
     person_id = _edit(service_rename, person, new_name)
-    out.print(f"person {person_id} is now {' '.join(new_name.split())}", highlight=False)
+    out.print(f"person {person_id} is now {escape(' '.join(new_name.split()))}", highlight=False)
 
 
 @app.command()
@@ -594,19 +601,19 @@ def identify(
     if as_json:
         print_json(found)
         return
-    table = Table(title=f"{len(found)} faces in {photo}")
+    table = Table(title=escape(f"{len(found)} faces in {photo}"))
     for column in ("face", "box x, y, w, h", "who", "distance"):
         table.add_column(column)
     for number, face in enumerate(found, 1):
         table.add_row(
             str(number),
             ", ".join(f"{v:.0f}" for v in face["box"]),
-            face["name"] or "unknown",
+            escape(face["name"]) if face["name"] else "unknown",
             f"{face['distance']:.2f}" if face["distance"] is not None else "",
         )
     out.print(table)
     if output is not None:
-        out.print(f"wrote {output}", highlight=False)
+        out.print(f"wrote {escape(str(output))}", highlight=False)
 
 
 def _engine(device: str):
