@@ -121,3 +121,26 @@ def test_bad_references_are_one_line_errors(library, args, message):
     assert result.exit_code in (EXIT_ERROR, 2)
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_identify_and_find_like_on_photos_outside_the_library(fivecelebs, tmp_path):
+    library = tmp_path / "library"
+    for name in ("Elton John", "Madonna"):
+        shutil.copytree(fivecelebs / "train" / name, library / name)
+    db = tmp_path / "c.db"
+    _run(db, "scan", str(library))
+    _run(db, "cluster")
+    for person, folder in _majority_folders(db).items():
+        _run(db, "name", str(person), folder, "--yes")
+
+    elton = fivecelebs / "val" / "Elton John" / "1.jpg"  # not in the library
+    annotated = tmp_path / "named.jpg"
+    (face,) = json.loads(_run(db, "identify", str(elton), "-o", str(annotated), "--json").stdout)
+    assert face["name"] == "Elton John" and face["distance"] < 0.9
+    assert annotated.exists()
+    stranger = fivecelebs / "val" / "Jerry Seinfeld" / "1.jpg"
+    assert [f["name"] for f in json.loads(_run(db, "identify", str(stranger), "--json").stdout)] == [None]
+
+    like = _run(db, "find", "--like", str(fivecelebs / "val" / "Madonna" / "1.jpg")).stdout.splitlines()
+    assert like == _run(db, "find", "Madonna").stdout.splitlines()
+    assert len(like) >= 15 and {os.path.basename(os.path.dirname(p)) for p in like} == {"Madonna"}
