@@ -59,6 +59,11 @@ def read_face_boxes(groups: Path) -> dict[Path, np.ndarray]:
     return boxes
 
 
+def corner_boxes(faces) -> np.ndarray:
+    """Faces' ``(x, y, w, h)`` boxes as an (N, 4) array of x1 y1 x2 y2, the form ``match_boxes`` takes."""
+    return np.array([[f.box[0], f.box[1], f.box[0] + f.box[2], f.box[1] + f.box[3]] for f in faces]).reshape(-1, 4)
+
+
 def match_boxes(truth: np.ndarray, found: np.ndarray, min_iou: float = 0.4) -> int:
     """How many true boxes a detection matches (greedy by IoU, one detection per truth)."""
     if not len(truth) or not len(found):

@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
 from rich.console import Console
 
 from benchmarks.common import require_data, write_result
-from benchmarks.datasets import match_boxes, read_face_boxes
+from benchmarks.datasets import corner_boxes, match_boxes, read_face_boxes
 from photoface.engine import FaceEngine
-
-
-def xyxy(faces) -> np.ndarray:
-    return np.array([[f.box[0], f.box[1], f.box[0] + f.box[2], f.box[1] + f.box[3]] for f in faces]).reshape(-1, 4)
 
 
 def main() -> int:
@@ -30,7 +25,7 @@ def main() -> int:
     truth = read_face_boxes(groups)
     per_photo, matched, found = {}, 0, 0
     for photo, boxes in sorted(truth.items()):
-        detected = xyxy(engine.analyze(photo))
+        detected = corner_boxes(engine.analyze(photo))
         hits = match_boxes(boxes, detected, min_iou=0.4)
         per_photo[photo.name] = {"true": len(boxes), "found": len(detected), "matched": hits}
         matched, found = matched + hits, found + len(detected)

@@ -6,17 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.datasets import match_boxes, read_face_boxes
+from benchmarks.datasets import corner_boxes, match_boxes, read_face_boxes
 from photoface.engine.boxes import iou
 from tests.conftest import data_path
 
 
 def _largest(faces):
     return max(faces, key=lambda face: face.box[2] * face.box[3])
-
-
-def _xyxy(faces) -> np.ndarray:
-    return np.array([[f.box[0], f.box[1], f.box[0] + f.box[2], f.box[1] + f.box[3]] for f in faces]).reshape(-1, 4)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +50,7 @@ def test_group_photos_recall_and_precision(engine, groups):
     true_total = sum(len(b) for b in truth.values())
     found_total = matched = 0
     for photo, boxes in truth.items():
-        found = _xyxy(engine.analyze(photo))
+        found = corner_boxes(engine.analyze(photo))
         found_total += len(found)
         matched += match_boxes(boxes, found, min_iou=0.4)
     assert true_total == 43
@@ -77,18 +73,18 @@ def test_boxes_are_in_the_full_resolution_upright_frame(engine, lfw_images, tmp_
     sideways = tmp_path / "sideways.jpg"
     big.transpose(Image.Transpose.ROTATE_90).save(sideways, exif=exif, quality=95)
     found = _largest(engine.analyze(sideways))
-    assert iou(_xyxy([found]), _xyxy([original]) * 3)[0, 0] > 0.8
+    assert iou(corner_boxes([found]), corner_boxes([original]) * 3)[0, 0] > 0.8
     np.testing.assert_allclose(found.landmarks, original.landmarks * 3, atol=9)
     assert float(found.embedding @ original.embedding) > 0.9
 
 
 def test_reduced_detection_maps_boxes_back(engine, groups, tmp_path):
     photo = groups / "2008_001322.jpg"
-    direct = _xyxy(engine.analyze(photo))
+    direct = corner_boxes(engine.analyze(photo))
     big = tmp_path / "big.jpg"
     with Image.open(photo) as image:
         image.resize((image.width * 8, image.height * 8), Image.Resampling.BICUBIC).save(big, quality=92)
-    mapped = _xyxy(engine.analyze(big)) / 8  # 4000 px wide: decoded reduced, detected at <= 1600
+    mapped = corner_boxes(engine.analyze(big)) / 8  # 4000 px wide: decoded reduced, detected at <= 1600
     assert len(mapped) == len(direct)
     assert np.all(iou(direct, mapped).max(axis=1) > 0.7)
 
