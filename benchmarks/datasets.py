@@ -76,3 +76,17 @@ def match_boxes(truth: np.ndarray, found: np.ndarray, min_iou: float = 0.4) -> i
         overlap[t, :] = 0
         overlap[:, f] = 0
     return matched
+
+
+def detection_scores(photos: list[tuple[np.ndarray, np.ndarray]], min_iou: float = 0.4) -> dict:
+    """Recall and precision over photos given as (true boxes, found boxes), x1 y1 x2 y2."""
+    matched = sum(match_boxes(truth, found, min_iou) for truth, found in photos)
+    true_total, found_total = sum(len(t) for t, _ in photos), sum(len(f) for _, f in photos)
+    return {
+        "true_faces": true_total,
+        "detections": found_total,
+        "matched": matched,
+        "recall": matched / max(true_total, 1),
+        "precision": matched / max(found_total, 1),
+        "min_iou": min_iou,
+    }

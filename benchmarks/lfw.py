@@ -28,6 +28,7 @@ from rich.table import Table
 
 from benchmarks.common import peak_rss_mb, require_data, write_result
 from benchmarks.datasets import Pairs, read_pairs
+from photoface import config
 from photoface.engine import FaceEngine
 from photoface.engine.align import face_crop, margin_crop
 from photoface.engine.mtcnn import Detections
@@ -70,6 +71,18 @@ def embed_images(engine: FaceEngine, paths: list[Path], aligns: list[str], conso
     return vectors, fallback
 
 
+def verification(engine: FaceEngine, console: Console) -> dict:
+    """LFW View 2 with ``engine``'s own crop and flip settings: the number each profile reports."""
+    lfw = require_data("lfw")
+    pairs = read_pairs(lfw / "pairs.txt", lfw / "images")
+    paths = sorted({*pairs.left, *pairs.right})
+    vectors, fallback = embed_images(engine, paths, [engine.align], console)
+    embedding = combine(*vectors[engine.align], engine.flip)
+    index = {path: i for i, path in enumerate(paths)}
+    a, b = embedding[[index[x] for x in pairs.left]], embedding[[index[x] for x in pairs.right]]
+    return {**evaluate(np.sum((a - b) ** 2, axis=1), pairs), "no_face_fallback": fallback}
+
+
 def combine(plain: np.ndarray, mirrored: np.ndarray, flip: bool) -> np.ndarray:
     if not flip:
         return plain
@@ -110,6 +123,7 @@ def main() -> int:
     parser.add_argument("--no-flip", action="store_true", help="no horizontal-flip averaging")
     parser.add_argument("--compare", action="store_true", help="every crop mode x flip setting")
     parser.add_argument("--limit", type=int, default=0, help="first N pairs only (quick check)")
+    parser.add_argument("--profile", choices=config.PROFILES, default="best", help="detector and precision settings")
     args = parser.parse_args()
     console = Console()
     lfw = require_data("lfw")
@@ -120,7 +134,7 @@ def main() -> int:
     paths = sorted({path for p in pair_sets for path in p.left + p.right})
     aligns = ["similarity", "margin"] if args.compare else [args.align]
     flips = [False, True] if args.compare else [not args.no_flip]
-    engine = FaceEngine()
+    engine = FaceEngine.from_profile(args.profile, "cpu")
     started = time.perf_counter()
     vectors, fallback = embed_images(engine, paths, aligns, console)
     seconds = time.perf_counter() - started

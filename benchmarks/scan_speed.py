@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -22,8 +23,12 @@ from rich.table import Table
 
 from benchmarks.common import require_data, write_result
 from benchmarks.engine_speed import StageClock
+from photoface import config
 from photoface.catalog import Catalog
 from photoface.engine import FaceEngine
+from photoface.engine import pipeline as pipeline_module
+from photoface.engine.facenet import FaceEmbedder
+from photoface.engine.mtcnn import MTCNN
 from photoface.scan import Scanner
 
 
@@ -36,16 +41,46 @@ def linked_library(folder: Path, photos: list[Path]) -> Path:
     return library
 
 
-def timed_cli_scan(db: Path, library: Path) -> dict:
+class PeakMemory:
+    """A child's peak RSS, from VmHWM in /proc while it runs. (``ru_maxrss`` would not do:
+    Linux carries the forking parent's peak over into the child, so a big benchmark process
+    would inflate every child's number.)"""
+
+    def __init__(self, pid: int) -> None:
+        self.status = Path(f"/proc/{pid}/status")
+        self.peak_kb = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while self.running:
+            try:
+                text = self.status.read_text()
+            except OSError:
+                return
+            for line in text.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+            time.sleep(0.05)
+
+    def stop(self) -> float:
+        self.running = False
+        self.thread.join()
+        return self.peak_kb / 1024
+
+
+def timed_cli_scan(db: Path, library: Path, *options: str) -> dict:
     """One ``photoface scan`` in a child process: wall time, and that child's CPU time and peak RSS."""
     with tempfile.TemporaryFile() as output:
         started = time.perf_counter()
         child = subprocess.Popen(
-            [sys.executable, "-m", "photoface", "--db", str(db), "scan", str(library)],
+            [sys.executable, "-m", "photoface", "--db", str(db), "scan", str(library), *options],
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own usage, not all children's
+        peak = PeakMemory(child.pid)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own CPU time, not all children's
         wall = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
         output.seek(0)
@@ -57,28 +92,37 @@ def timed_cli_scan(db: Path, library: Path) -> dict:
         "seconds": wall,
         "cpu_seconds": cpu,
         "cpu_utilisation": cpu / wall / (os.cpu_count() or 1),
-        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "peak_rss_mb": peak.stop(),
         "output": text,
     }
 
 
-def time_split(folder: Path, photos: list[Path]) -> dict[str, float]:
-    """An in-process scan of ``photos`` with each stage's busy time, as a share of the wall time.
+def clocked_scan(db: Path, library: Path, engine: FaceEngine) -> tuple[float, dict[str, float]]:
+    """An in-process scan of ``library``: wall seconds and the busy seconds of each stage.
 
-    Decoding runs in threads beside the engine, so shares can add up to more than 100%.
+    Decoding runs in threads beside the engine, and the engine's workers overlap detection
+    and embedding, so stages can add up to more than the wall time.
     """
-    library = linked_library(folder / "split", photos)
-    engine = FaceEngine(device="cpu")
     clock = StageClock()
     clock.wrap(Scanner, "_prepare", "read + hash + decode (decoding threads)")
-    clock.wrap(engine, "analyze_images", "detect + align + embed")
+    clock.wrap(MTCNN, "detect", "detect")
+    clock.wrap(pipeline_module, "face_crop", "align")
+    clock.wrap(FaceEmbedder, "embed", "embed")
     clock.wrap(Scanner, "_write", "catalog writes")
-    with Catalog.open(folder / "split.db") as catalog:
-        started = time.perf_counter()
-        Scanner(catalog, engine).run([library])
-        wall = time.perf_counter() - started
-    clock.restore()
-    return {stage: seconds / wall for stage, seconds in clock.seconds.items()}
+    try:
+        with Catalog.open(db) as catalog:
+            started = time.perf_counter()
+            Scanner(catalog, engine).run([library])
+            return time.perf_counter() - started, dict(clock.seconds)
+    finally:
+        clock.restore()
+
+
+def time_split(folder: Path, photos: list[Path]) -> dict[str, float]:
+    """Each stage's busy time as a share of the wall time of an in-process scan of ``photos``."""
+    engine = FaceEngine.from_profile(config.DEFAULT_PROFILE, "cpu")
+    wall, stages = clocked_scan(folder / "split.db", linked_library(folder / "split", photos), engine)
+    return {stage: seconds / wall for stage, seconds in stages.items()}
 
 
 def main() -> int:

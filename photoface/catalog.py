@@ -347,6 +347,27 @@ class Catalog:
             result.append(face)
         return result
 
+    def gallery_faces(self) -> list[dict]:
+        """Every face with what a gallery shows and what its thumbnail depends on (photo hash, box)."""
+        rows = self.db.execute("""
+            SELECT faces.id, photos.path, photos.hash, faces.x, faces.y, faces.w, faces.h, faces.score,
+                   faces.size, faces.person_id, faces.assigned, faces.embedding
+            FROM faces JOIN photos ON photos.id = faces.photo_id ORDER BY faces.id""")
+        return [
+            {
+                "id": row[0],
+                "photo": path_from_db(row[1]),
+                "photo_hash": row[2],
+                "box": (row[3], row[4], row[5], row[6]),
+                "score": row[7],
+                "size": row[8],
+                "person": row[9],
+                "assigned": row[10],
+                "embedding": np.frombuffer(row[11], np.float32),
+            }
+            for row in rows
+        ]
+
     # ------------------------------------------------------------------ people
     def cluster_input(self) -> tuple[dict[str, np.ndarray], set[int], set[int]]:
         """Every face as arrays for clustering, plus the named and the ignored people."""

@@ -65,6 +65,16 @@ def main(
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
 
+ProfileOption = Annotated[
+    str,
+    typer.Option(help=f"Speed against recall: {', '.join(config.PROFILES)} (settings and measurements in the README)."),
+]
+MinFaceOption = Annotated[
+    int | None,
+    typer.Option(help="Smallest face to find, in pixels of the detection image [default: the profile's].", min=12),
+]
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -85,20 +95,20 @@ def detect(
     photos: Annotated[list[Path], typer.Argument(help="Photo files to analyse.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     device: Annotated[str, typer.Option(help=f"Where the models run: {', '.join(DEVICES)}.")] = "auto",
-    min_face: Annotated[
-        int, typer.Option(help="Smallest face to find, in pixels of the detection image.", min=12)
-    ] = config.MIN_FACE,
+    profile: ProfileOption = config.DEFAULT_PROFILE,
+    min_face: MinFaceOption = None,
     max_side: Annotated[
-        int, typer.Option(help="Detect on a copy at most this many pixels on its longer side.", min=64)
-    ] = config.MAX_DETECTION_SIDE,
+        int | None,
+        typer.Option(
+            help="Detect on a copy at most this many pixels on its longer side [default: the profile's].", min=64
+        ),
+    ] = None,
 ) -> None:
     """Find the faces in PHOTOS and print their boxes and scores (nothing is stored).
 
     Example: photoface detect party.jpg --json
     """
-    from photoface.engine import FaceEngine
-
-    engine = run_guarded(lambda: FaceEngine(device=device, min_face=min_face, max_side=max_side))
+    engine = _engine(device, profile, min_face=min_face, max_side=max_side)
     results, failed = [], 0
     for analysis in engine.analyze_many(photos):
         if analysis.error is not None:
@@ -181,9 +191,8 @@ class ScanBar:
 @app.command()
 def scan(
     folders: Annotated[list[Path], typer.Argument(help="Folders (or photos) to index.", show_default=False)],
-    min_face: Annotated[
-        int, typer.Option(help="Smallest face to find, in pixels of the detection image.", min=12)
-    ] = config.MIN_FACE,
+    profile: ProfileOption = config.DEFAULT_PROFILE,
+    min_face: MinFaceOption = None,
     device: Annotated[str, typer.Option(help=f"Where the models run: {', '.join(DEVICES)}.")] = "auto",
     jobs: Annotated[int, typer.Option(help="Threads that read and decode photos.", min=1, max=32)] = 2,
     rescan: Annotated[bool, typer.Option("--rescan", help="Analyse every photo again, changed or not.")] = False,
@@ -200,7 +209,6 @@ def scan(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from photoface.engine import FaceEngine
     from photoface.scan import ScanInterrupted, ScanOptions
     from photoface.scan import scan as run_scan
 
@@ -208,7 +216,7 @@ def scan(
         if not folder.exists():
             raise fail(f"{folder} does not exist: check the path")
     catalog = open_catalog(create=True)
-    engine = run_guarded(lambda: FaceEngine(device=device, min_face=min_face))
+    engine = _engine(device, profile, min_face=min_face)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -238,6 +246,8 @@ def scan(
         "warnings": summary.warnings,
         "db": str(catalog.path),
         "provider": engine.provider,
+        "profile": profile,
+        "model": engine.model_id,
     }
     if as_json:
         print_json(report)
@@ -616,10 +626,50 @@ def identify(
         out.print(f"wrote {escape(str(output))}", highlight=False)
 
 
-def _engine(device: str):
+@app.command()
+def report(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for index.html and the thumbnails.")] = Path(
+        "photoface-report"
+    ),
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the report in the web browser.")] = False,
+    photo_links: Annotated[
+        bool, typer.Option(help="Link each face to its photo (--no-photo-links: no paths at all, to share the page).")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
+) -> None:
+    """Write an HTML gallery of your people to review, name and fix clusters (works offline).
+
+    Run it again after 'cluster' or 'name': only changed faces get new thumbnails.
+
+    Example: photoface report -o ~/photoface-report --open
+    """
+    import webbrowser
+
+    from photoface.gallery import build_gallery
+
+    with open_catalog() as catalog:
+        written = run_guarded(lambda: build_gallery(catalog, output, photo_links=photo_links))
+    if as_json:
+        print_json({**vars(written), "index": str(written.index.absolute())})
+    else:
+        out.print(
+            f"{written.people} people, {written.faces} faces, {written.pages} pages ({written.thumbnails_made} "
+            f"new thumbnails, {written.thumbnails_reused} reused) in {written.seconds:.1f} s",
+            highlight=False,
+        )
+        for photo in written.missing_photos:
+            err.print(f"[yellow]warning:[/yellow] {escape(photo)} is gone: run 'photoface scan' again", highlight=False)
+        typer.echo(written.index.absolute().as_uri())
+    if open_browser:
+        webbrowser.open(written.index.absolute().as_uri())
+
+
+def _engine(device: str, profile: str = config.DEFAULT_PROFILE, **overrides):
     from photoface.engine import FaceEngine
 
-    return run_guarded(lambda: FaceEngine(device=device))
+    if profile not in config.PROFILES:
+        raise fail(f"unknown profile {profile!r}: use one of {', '.join(config.PROFILES)}")
+    return run_guarded(lambda: FaceEngine.from_profile(profile, device, **overrides))
 
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "app"]

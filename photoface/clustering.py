@@ -40,7 +40,7 @@ class ClusterSettings:
     selection_method: str = "eom"  # HDBSCAN's cluster_selection_method: "eom" or "leaf"
     selection_epsilon: float = 0.0  # HDBSCAN's cluster_selection_epsilon (Euclidean on unit vectors)
     # The most a face's mean squared distance to its nearest faces of a person may be (0..4).
-    distance: float = 0.9
+    distance: float = 1.0  # chosen on the default profile's int8 embeddings (README)
     min_face_size: float = 20.0  # pixels, the box's shorter side
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 # MTCNN (Zhang et al. 2016): the published thresholds and pyramid factor.
 MIN_FACE = 20
@@ -21,6 +23,27 @@ MAX_IMAGE_PIXELS = 200_000_000
 THREADS = min(2, os.cpu_count() or 1)
 
 MODELS_ENV = "PHOTOFACE_MODELS"
+
+Precision = Literal["fp32", "int8"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One documented trade of speed for recall and accuracy (measured numbers in the README)."""
+
+    min_face: int  # smallest face found, in pixels of the detection image
+    factor: float  # MTCNN pyramid factor: smaller means fewer, coarser scales
+    precision: Precision  # FaceNet weights; CUDA always runs fp32
+    flip: bool  # average each face's embedding with its mirror image's
+    max_side: int  # detection image's longer side (big photos are decoded reduced)
+
+
+PROFILES = {
+    "fast": Profile(min_face=40, factor=0.6, precision="int8", flip=False, max_side=1280),
+    "balanced": Profile(min_face=24, factor=0.6, precision="int8", flip=True, max_side=1280),
+    "best": Profile(min_face=MIN_FACE, factor=PYRAMID_FACTOR, precision="fp32", flip=True, max_side=MAX_DETECTION_SIDE),
+}
+DEFAULT_PROFILE = "balanced"
 
 
 def models_dir_override() -> Path | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from photoface.errors import ImageLoadError, PhotofaceError
-from photoface.imageio import load_image
+from photoface.imageio import LoadedImage, load_image
 
 TILE = 128
 LABEL = 18
@@ -18,7 +18,11 @@ COLUMNS = 8
 
 def face_thumbnail(path: str, box: Sequence[float], size: int = TILE) -> Image.Image:
     """The face at ``box`` (upright full-resolution pixels) with some context, size x size."""
-    loaded = load_image(path)
+    return crop_face(load_image(path), box, size)
+
+
+def crop_face(loaded: LoadedImage, box: Sequence[float], size: int = TILE) -> Image.Image:
+    """``face_thumbnail`` on a photo already loaded (upright, possibly reduced)."""
     x, y, w, h = (v / loaded.scale for v in box)
     side = max(w, h) * 1.4
     cx, cy = x + w / 2, y + h / 2

@@ -185,7 +185,7 @@ class Scanner:
     # ----------------------------------------------------------------- stages
     def _process(self, todo: list[tuple[FileEntry, PhotoRecord | None]]) -> None:
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="decode") as pool:
-            prepared = _bounded_map(pool, self._prepare, todo, ahead=self.options.group_size * 2)
+            prepared = _bounded_map(pool, self._prepare, todo, ahead=self.options.group_size)
             try:
                 while group := list(islice(prepared, self.options.group_size)):
                     self._commit_group(group)

@@ -56,6 +56,21 @@ def test_unavailable_cuda_is_one_line_without_traceback(groups, monkeypatch):
     assert "Traceback" not in result.output
 
 
+def test_unknown_profile_is_one_line_naming_the_choices(tmp_path):
+    result = runner.invoke(app, ["--db", str(tmp_path / "c.db"), "scan", "--profile", "quick", str(tmp_path)])
+    assert result.exit_code == EXIT_ERROR
+    assert result.stderr.strip() == "error: unknown profile 'quick': use one of fast, balanced, best"
+
+
+def test_scan_json_names_profile_and_model(groups, tmp_path):
+    photo = tmp_path / "one.jpg"
+    photo.write_bytes((groups / "2008_001322.jpg").read_bytes())
+    result = runner.invoke(app, ["--db", str(tmp_path / "c.db"), "scan", "--json", "--profile", "fast", str(photo)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["profile"] == "fast" and summary["model"].startswith("facenet-int8-") and summary["faces"] == 3
+
+
 def test_installed_console_script_runs(groups):
     exe = Path(sysconfig.get_path("scripts")) / "photoface"
     if not exe.exists():

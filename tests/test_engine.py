@@ -93,3 +93,49 @@ def test_crops_on_request(engine, groups):
     faces = engine.analyze(groups / "2008_001322.jpg", crops=True)
     assert faces and all(face.crop.size == (160, 160) for face in faces)
     assert engine.analyze(groups / "2008_001322.jpg")[0].crop is None
+
+
+def test_int8_and_fp32_embeddings_agree_on_real_faces(fivecelebs):
+    from photoface import FaceEngine
+
+    fp32 = FaceEngine(device="cpu", flip=False)
+    int8 = FaceEngine(device="cpu", flip=False, precision="int8")
+    crops = [_largest(fp32.analyze(photo, crops=True)).crop for photo in sorted(fivecelebs.glob("val/*/*.jpg"))]
+    cosine = np.sum(fp32.embedder.embed(crops, flip=False) * int8.embedder.embed(crops, flip=False), axis=1)
+    assert len(crops) == 25
+    assert cosine.min() > 0.99, cosine.min()
+    assert int8.model_id.startswith("facenet-int8-") and fp32.model_id.startswith("facenet-")
+
+
+# What the README's profile table claims on the 9 hand-boxed group photos (43 faces).
+CLAIMED_GROUP_FACES = {"fast": 42, "balanced": 42, "best": 43}
+
+
+@pytest.mark.parametrize("profile", sorted(CLAIMED_GROUP_FACES))
+def test_each_profile_finds_the_group_faces_it_claims(profile, groups):
+    from photoface import FaceEngine, config
+
+    assert set(CLAIMED_GROUP_FACES) == set(config.PROFILES)
+    engine = FaceEngine.from_profile(profile, "cpu")
+    truth = read_face_boxes(groups)
+    matched = sum(match_boxes(boxes, corner_boxes(engine.analyze(photo))) for photo, boxes in truth.items())
+    assert matched >= CLAIMED_GROUP_FACES[profile]
+
+
+def test_cuda_runs_the_fp32_model(monkeypatch):
+    from photoface import FaceEngine
+    from photoface.engine import pipeline
+    from photoface.engine.session import CPU, CUDA
+
+    monkeypatch.setattr(pipeline, "choose_providers", lambda device: [CUDA, CPU])
+    engine = FaceEngine.from_profile("fast", "cuda")
+    assert engine.precision == "fp32" and not engine.model_id.startswith("facenet-int8")
+
+
+def test_unknown_profile_and_precision_are_refused():
+    from photoface import FaceEngine
+
+    with pytest.raises(ValueError, match="profile='quick'"):
+        FaceEngine.from_profile("quick", "cpu")
+    with pytest.raises(ValueError, match="precision='fp16'"):
+        FaceEngine(device="cpu", precision="fp16")

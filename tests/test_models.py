@@ -7,7 +7,7 @@ from photoface.errors import ModelError
 
 
 def test_every_model_matches_its_sha256():
-    assert models.verify() == {"pnet": True, "rnet": True, "onet": True, "facenet": True}
+    assert models.verify() == {"pnet": True, "rnet": True, "onet": True, "facenet": True, "facenet-int8": True}
 
 
 def test_manifest_records_the_source_of_each_model():

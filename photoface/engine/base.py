@@ -26,8 +26,11 @@ class OnnxModel:
         self.output_names = [output.name for output in session.get_outputs()]
 
     @classmethod
-    def load(cls, device: str = "auto", threads: int = config.THREADS, models: Path | None = None):
-        return cls(create_session(model_path(cls.name, models), device, threads))
+    def load(
+        cls, device: str = "auto", threads: int = config.THREADS, models: Path | None = None, name: str | None = None
+    ):
+        """``name``: another manifest entry with the same inputs and outputs (an int8 copy, say)."""
+        return cls(create_session(model_path(name or cls.name, models), device, threads))
 
     @property
     def provider(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image
@@ -28,6 +29,8 @@ class FaceEmbedder(OnnxModel):
 
     name = "facenet"
     batch_size = 32
+    # The manifest entry for each precision; int8 is static QDQ (tools/export_models.py).
+    files: ClassVar[dict[str, str]] = {"fp32": "facenet", "int8": "facenet-int8"}
 
     def embed(self, crops: Sequence[Image.Image], flip: bool = True) -> np.ndarray:
         """(N, 128) float32 unit vectors for N aligned 160x160 RGB crops."""

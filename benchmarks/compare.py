@@ -1,0 +1,326 @@
+"""photoface side by side with what people would pick instead, on the same photos, in one run.
+
+Pipelines (each pass a child process of its own; see benchmarks/pipelines.py):
+
+* ``photoface``: the real scan at the default profile (decoding threads, engine, catalog writes);
+* ``photoface best``: the same at the ``best`` profile (fp32, min face 20, flip averaging);
+* ``pytorch``: the same MTCNN + FaceNet networks in plain PyTorch (fp32, MTCNN's published
+  settings, no flip), driven by photoface's own glue, so only the runtime differs;
+* ``face_recognition``: dlib's HOG detector and 128-d encoder, 2 worker processes, as its
+  ``--cpus 2`` command runs them (its own environment: benchmarks/peers/setup.sh).
+
+Inputs: 300 LFW images, the 118 fivecelebs photos, the 9 hand-boxed group photos and 9
+phone-sized 4000x3000 photos made from them (benchmarks/phone.py). Each pass runs every
+pipeline on every input in turn (alternating), after a warm-up; medians of ``--passes``.
+Then accuracy in the same run (LFW View 2, 10 folds, one face rule for all; recall on the
+boxed groups and the phone photos), this CPU's measured multiply-accumulate peak against
+the networks' MACs, and ``photoface scan`` itself on all 13,233 LFW files.
+
+    bash benchmarks/peers/setup.sh                 # once: face_recognition's environment
+    python -m benchmarks.compare                   # about 30 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from benchmarks.common import REPO, RESULTS, require_data, write_result
+from benchmarks.datasets import detection_scores, read_face_boxes, read_pairs
+from benchmarks.lfw import CENTRE_BOX, evaluate, main_face
+from benchmarks.limits import count_macs, peak_gmacs
+from benchmarks.phone import make_phone_photos
+from benchmarks.scan_speed import linked_library, timed_cli_scan
+from photoface import config
+from photoface.engine import FaceEngine
+from photoface.engine.models import model_path
+from photoface.engine.mtcnn import Detections, ONet, RNet, pyramid_scales
+
+PIPELINES = ("photoface", "photoface-best", "pytorch", "face_recognition")
+LABELS = {
+    "photoface": f"photoface ({config.DEFAULT_PROFILE})",
+    "photoface-best": "photoface (best)",
+    "pytorch": "same nets, PyTorch",
+    "face_recognition": "face_recognition (dlib)",
+}
+PEERS_PYTHON = REPO / ".venv-peers" / "bin" / "python"
+
+
+def run_child(pipeline: str, paths: list[Path], folder: Path, *, fallback: bool = False) -> tuple[dict, dict]:
+    """One pass of ``pipeline`` over ``paths`` in a fresh process: (timing, outputs)."""
+    listing = folder / "list.txt"
+    listing.write_text("\n".join(map(str, paths)))
+    out = folder / "out.npz"
+    extra = ["--fallback", ",".join(f"{v:g}" for v in CENTRE_BOX)] if fallback else []
+    if pipeline == "face_recognition":
+        script = REPO / "benchmarks" / "peers" / "face_recognition_child.py"
+        command = [str(peers_python()), str(script), str(listing), str(out), *extra]
+    else:
+        command = [sys.executable, "-m", "benchmarks.pipelines", pipeline, str(listing), str(out), *extra]
+    child = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
+    if child.returncode != 0:
+        sys.exit(f"{pipeline} failed:\n{child.stderr[-3000:]}")
+    timing = json.loads(child.stdout.strip().splitlines()[-1])
+    with np.load(out) as data:
+        outputs = {key: data[key] for key in data.files}
+    return timing, outputs
+
+
+def peers_python() -> Path:
+    path = Path(os.environ.get("PHOTOFACE_PEERS_PYTHON", PEERS_PYTHON))
+    if not path.exists():
+        sys.exit(f"{path} not found: run 'bash benchmarks/peers/setup.sh' (or set PHOTOFACE_PEERS_PYTHON)")
+    return path
+
+
+def per_image(outputs: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    ends = np.cumsum(outputs["counts"])
+    starts = ends - outputs["counts"]
+    return [(outputs["boxes"][a:b], outputs["embeddings"][a:b]) for a, b in zip(starts, ends, strict=True)]
+
+
+# ---------------------------------------------------------------------------- speed
+def speed(datasets: dict[str, list[Path]], pipelines: list[str], passes: int, console: Console) -> dict:
+    runs: dict[str, dict[str, list]] = {p: {d: [] for d in datasets} for p in pipelines}
+    outputs: dict[str, dict[str, dict]] = {p: {} for p in pipelines}
+    with tempfile.TemporaryDirectory(prefix="photoface-compare-") as tmp:
+        for number in range(passes):
+            for dataset, paths in datasets.items():
+                for pipeline in pipelines:
+                    timing, found = run_child(pipeline, paths, Path(tmp))
+                    runs[pipeline][dataset].append(timing)
+                    outputs[pipeline][dataset] = found
+                    console.print(
+                        f"pass {number + 1}/{passes} {dataset:10} {pipeline:16} "
+                        f"{len(paths) / timing['seconds']:6.1f} images/s, {timing['peak_rss_mb']:.0f} MB"
+                    )
+    result = {}
+    for pipeline in pipelines:
+        result[pipeline] = {}
+        for dataset, paths in datasets.items():
+            timings = runs[pipeline][dataset]
+            seconds = statistics.median(t["seconds"] for t in timings)
+            faces = int(outputs[pipeline][dataset]["counts"].sum())
+            entry = {
+                "images": len(paths),
+                "seconds_median": seconds,
+                "seconds_all": [t["seconds"] for t in timings],
+                "images_per_second": len(paths) / seconds,
+                "faces": faces,
+                "faces_per_second": faces / seconds,
+                "peak_rss_mb": max(t["peak_rss_mb"] for t in timings),
+            }
+            if "stages" in timings[0]:
+                entry["stage_ms_per_image"] = {
+                    stage: 1000 * statistics.median(t["stages"][stage] for t in timings) / len(paths)
+                    for stage in timings[0]["stages"]
+                }
+            result[pipeline][dataset] = entry
+    return {"runs": result, "outputs": outputs}
+
+
+# ---------------------------------------------------------------------------- accuracy
+def lfw_accuracy(pipeline: str, console: Console) -> dict:
+    """LFW View 2 with one rule for all: the face whose box holds the image centre (largest),
+    else the nearest; no face: the fixed central box."""
+    lfw = require_data("lfw")
+    pairs = read_pairs(lfw / "pairs.txt", lfw / "images")
+    paths = sorted({*pairs.left, *pairs.right})
+    with tempfile.TemporaryDirectory(prefix="photoface-lfw-") as tmp:
+        timing, outputs = run_child(pipeline, paths, Path(tmp), fallback=True)
+    fallbacks = dict(zip(outputs["fallback_index"].tolist(), outputs["fallback"], strict=True))
+    vectors = []
+    for index, (boxes, embeddings) in enumerate(per_image(outputs)):
+        found = Detections(boxes, np.ones(len(boxes)), np.zeros((len(boxes), 5, 2)))
+        chosen = main_face(found, 250, 250)
+        vectors.append(fallbacks[index] if chosen is None else embeddings[chosen])
+    vectors = np.stack(vectors)
+    index = {path: i for i, path in enumerate(paths)}
+    left, right = vectors[[index[p] for p in pairs.left]], vectors[[index[p] for p in pairs.right]]
+    result = evaluate(np.sum((left - right) ** 2, axis=1), pairs)
+    result |= {"no_face": len(fallbacks), "images": len(paths), "seconds": timing["seconds"]}
+    console.print(
+        f"LFW {pipeline}: {100 * result['accuracy']:.2f}% ± {100 * result['std']:.2f}, no face in {len(fallbacks)}"
+    )
+    return result
+
+
+def recall(outputs: dict, paths: list[Path], truth: dict[Path, np.ndarray]) -> dict:
+    return detection_scores([(truth[path], boxes) for path, (boxes, _) in zip(paths, per_image(outputs), strict=True)])
+
+
+# ---------------------------------------------------------------------------- the limit
+def network_macs(lfw_paths: list[Path]) -> dict:
+    """MACs per face (FaceNet) and per LFW-size image (MTCNN at the default profile, counting
+    the R-Net and O-Net crops it really makes on ``lfw_paths``)."""
+    profile = config.PROFILES[config.DEFAULT_PROFILE]
+    engine = FaceEngine.from_profile(config.DEFAULT_PROFILE, "cpu")
+    crops = {"rnet": 0, "onet": 0}
+    originals = {"rnet": RNet.score, "onet": ONet.score}
+
+    def counting(name: str):
+        def score(self, image, boxes):
+            crops[name] += len(boxes)
+            return originals[name](self, image, boxes)
+
+        return score
+
+    RNet.score, ONet.score = counting("rnet"), counting("onet")
+    try:
+        for path in lfw_paths:
+            engine.detect(engine.load(path))
+    finally:
+        RNet.score, ONet.score = originals["rnet"], originals["onet"]
+    pnet = sum(
+        count_macs(model_path("pnet"), (1, 3, int(np.ceil(250 * s)), int(np.ceil(250 * s))))
+        for s in pyramid_scales(250, 250, profile.min_face, profile.factor)
+    )
+    per_crop = {name: count_macs(model_path(name), (1, 3, side, side)) for name, side in (("rnet", 24), ("onet", 48))}
+    mtcnn = pnet + sum(per_crop[name] * crops[name] / len(lfw_paths) for name in crops)
+    return {
+        "facenet_per_face": count_macs(model_path("facenet"), (1, 3, 160, 160)),
+        "mtcnn_per_lfw_image": mtcnn,
+        "pnet_per_lfw_image": pnet,
+        "crops_per_image": {name: crops[name] / len(lfw_paths) for name in crops},
+    }
+
+
+def limit(macs: dict, runs: dict) -> dict:
+    peak = peak_gmacs()
+    run = runs["photoface"]["lfw"]
+    facenet_peak = peak[config.PROFILES[config.DEFAULT_PROFILE].precision]
+    faces_per_image = run["faces"] / run["images"]
+    # Seconds of a perfect CPU per image: every MAC at the measured peak of its precision.
+    ideal = macs["mtcnn_per_lfw_image"] / (peak["fp32"] * 1e9) + faces_per_image * macs["facenet_per_face"] / (
+        facenet_peak * 1e9
+    )
+    return {
+        "peak_gmacs": peak,
+        "ideal_images_per_second": 1 / ideal,
+        "achieved_images_per_second": run["images_per_second"],
+        "fraction_of_peak": run["images_per_second"] * ideal,
+    }
+
+
+# ---------------------------------------------------------------------------- report
+def markdown(result: dict) -> str:
+    runs, names = (
+        result["speed"],
+        {"lfw": "300 LFW", "fivecelebs": "118 fivecelebs", "groups": "9 groups", "phone": "9 phone 12 MP"},
+    )
+    lines = [
+        "| pipeline | "
+        + " | ".join(f"{names[d]} images/s" for d in result["datasets"])
+        + " | faces/s (LFW) | peak RSS |"
+    ]
+    lines.append("|---" * (len(result["datasets"]) + 3) + "|")
+    for pipeline, per in runs.items():
+        cells = [f"{per[d]['images_per_second']:.1f}" for d in result["datasets"]]
+        rss = max(per[d]["peak_rss_mb"] for d in per)
+        lines.append(
+            f"| {LABELS[pipeline]} | " + " | ".join(cells) + f" | {per['lfw']['faces_per_second']:.1f} | {rss:.0f} MB |"
+        )
+    lines += [
+        "",
+        "| pipeline | LFW View 2 | no face (of 7,701) | group recall / precision | phone recall / precision |",
+        "|---|---|---|---|---|",
+    ]
+    for pipeline in runs:
+        lfw = result["lfw"].get(pipeline)
+        group, phone = result["groups"][pipeline], result["phone"][pipeline]
+        lines.append(
+            f"| {LABELS[pipeline]} | "
+            + (f"{100 * lfw['accuracy']:.2f}% ± {100 * lfw['std']:.2f} | {lfw['no_face']}" if lfw else "- | -")
+            + f" | {group['matched']}/{group['true_faces']} / {group['precision']:.2f}"
+            + f" | {phone['matched']}/{phone['true_faces']} / {phone['precision']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def chart(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets, runs = result["datasets"], result["speed"]
+    figure, axis = plt.subplots(figsize=(9, 4.2), dpi=120)
+    width = 0.8 / len(runs)
+    for number, (pipeline, per) in enumerate(runs.items()):
+        values = [per[d]["images_per_second"] for d in datasets]
+        bars = axis.bar(np.arange(len(datasets)) + number * width, values, width, label=LABELS[pipeline])
+        axis.bar_label(bars, fmt="%.1f", fontsize=7)
+    axis.set_xticks(
+        np.arange(len(datasets)) + width * (len(runs) - 1) / 2,
+        ["300 LFW", "118 fivecelebs", "9 groups", "9 phone 12 MP"],
+    )
+    axis.set_yscale("log")
+    axis.set_ylabel("images per second (log scale)")
+    axis.set_title("Face detection + embedding on 2 CPU cores (higher is better)")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--pipelines", nargs="+", choices=PIPELINES, default=list(PIPELINES))
+    parser.add_argument("--skip-lfw", action="store_true", help="no LFW View 2 accuracy (quick run)")
+    parser.add_argument("--skip-full-scan", action="store_true", help="no photoface scan of all LFW files")
+    parser.add_argument("--chart", type=Path, default=REPO / "docs" / "benchmarks.png")
+    args = parser.parse_args()
+    console = Console()
+    lfw_all = sorted(require_data("lfw", "images").glob("*/*.jpg"))
+    groups_truth = read_face_boxes(require_data("groups"))
+    with tempfile.TemporaryDirectory(prefix="photoface-phone-") as phone_dir:
+        phone_truth = make_phone_photos(Path(phone_dir))
+        datasets = {
+            "lfw": lfw_all[:: len(lfw_all) // 300][:300],
+            "fivecelebs": sorted(require_data("fivecelebs").glob("*/*/*.jpg")),
+            "groups": sorted(groups_truth),
+            # One phone photo per group photo, the three fills in turn: face_recognition takes
+            # about 8 s on each, so 9 rather than 27 keep the run within 30 minutes.
+            "phone": [sorted(phone_truth)[3 * i + i % 3] for i in range(len(phone_truth) // 3)],
+        }
+        measured = speed(datasets, args.pipelines, args.passes, console)
+        result = {
+            "datasets": list(datasets),
+            "passes": args.passes,
+            "speed": measured["runs"],
+            "groups": {
+                p: recall(measured["outputs"][p]["groups"], datasets["groups"], groups_truth) for p in args.pipelines
+            },
+            "phone": {
+                p: recall(measured["outputs"][p]["phone"], datasets["phone"], phone_truth) for p in args.pipelines
+            },
+        }
+    result["lfw"] = {} if args.skip_lfw else {p: lfw_accuracy(p, console) for p in args.pipelines}
+    result["macs"] = network_macs(datasets["lfw"])
+    result["limit"] = limit(result["macs"], result["speed"])
+    console.print(f"limit: {result['limit']}")
+    if not args.skip_full_scan:
+        with tempfile.TemporaryDirectory(prefix="photoface-fullscan-") as tmp:
+            run = timed_cli_scan(Path(tmp) / "c.db", linked_library(Path(tmp), lfw_all))
+        result["full_lfw_scan"] = {**run, "images": len(lfw_all), "images_per_second": len(lfw_all) / run["seconds"]}
+        console.print(f"photoface scan, all LFW: {result['full_lfw_scan']['images_per_second']:.1f} images/s")
+    table = markdown(result)
+    (RESULTS / "compare.md").write_text(table)
+    chart(result, args.chart)
+    console.print(table)
+    console.print(f"wrote {write_result('compare', result)}, {RESULTS / 'compare.md'}, {args.chart}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
