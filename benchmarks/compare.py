@@ -194,11 +194,13 @@ def network_macs(lfw_paths: list[Path]) -> dict:
     }
 
 
-def limit(macs: dict, runs: dict) -> dict:
-    peak = peak_gmacs()
+def limit(macs: dict, runs: dict, peak: dict[str, float] | None = None) -> dict:
+    peak = peak or peak_gmacs()
     run = runs["photoface"]["lfw"]
-    facenet_peak = peak[config.PROFILES[config.DEFAULT_PROFILE].precision]
-    faces_per_image = run["faces"] / run["images"]
+    profile = config.PROFILES[config.DEFAULT_PROFILE]
+    facenet_peak = peak[profile.precision]
+    # FaceNet runs twice per face with flip averaging.
+    faces_per_image = run["faces"] / run["images"] * (2 if profile.flip else 1)
     # Seconds of a perfect CPU per image: every MAC at the measured peak of its precision.
     ideal = macs["mtcnn_per_lfw_image"] / (peak["fp32"] * 1e9) + faces_per_image * macs["facenet_per_face"] / (
         facenet_peak * 1e9
