@@ -24,13 +24,19 @@ def require_data(*parts: str) -> Path:
 def peak_rss_mb() -> float:
     """This process's peak RSS. VmHWM where there is /proc: ``ru_maxrss`` keeps the peak of the
     parent a child was forked from, so a small child of a big benchmark would look big."""
+    peak = vm_hwm_mb("self")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def vm_hwm_mb(pid: int | str) -> float | None:
+    """A running process's peak RSS from /proc (None when it is gone or there is no /proc)."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return None
+    return None
 
 
 def write_result(name: str, payload: dict) -> Path:

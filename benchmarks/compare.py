@@ -36,7 +36,7 @@ from rich.console import Console
 
 from benchmarks.common import REPO, RESULTS, require_data, write_result
 from benchmarks.datasets import detection_scores, read_face_boxes, read_pairs
-from benchmarks.lfw import CENTRE_BOX, evaluate, main_face
+from benchmarks.lfw import CENTRE_BOX, evaluate, main_face, pair_distances
 from benchmarks.limits import count_macs, peak_gmacs
 from benchmarks.phone import make_phone_photos
 from benchmarks.scan_speed import linked_library, timed_cli_scan
@@ -143,10 +143,7 @@ def lfw_accuracy(pipeline: str, console: Console) -> dict:
         found = Detections(boxes, np.ones(len(boxes)), np.zeros((len(boxes), 5, 2)))
         chosen = main_face(found, 250, 250)
         vectors.append(fallbacks[index] if chosen is None else embeddings[chosen])
-    vectors = np.stack(vectors)
-    index = {path: i for i, path in enumerate(paths)}
-    left, right = vectors[[index[p] for p in pairs.left]], vectors[[index[p] for p in pairs.right]]
-    result = evaluate(np.sum((left - right) ** 2, axis=1), pairs)
+    result = evaluate(pair_distances(np.stack(vectors), paths, pairs), pairs)
     result |= {"no_face": len(fallbacks), "images": len(paths), "seconds": timing["seconds"]}
     console.print(
         f"LFW {pipeline}: {100 * result['accuracy']:.2f}% ± {100 * result['std']:.2f}, no face in {len(fallbacks)}"

@@ -61,7 +61,13 @@ def read_face_boxes(groups: Path) -> dict[Path, np.ndarray]:
 
 def corner_boxes(faces) -> np.ndarray:
     """Faces' ``(x, y, w, h)`` boxes as an (N, 4) array of x1 y1 x2 y2, the form ``match_boxes`` takes."""
-    return np.array([[f.box[0], f.box[1], f.box[0] + f.box[2], f.box[1] + f.box[3]] for f in faces]).reshape(-1, 4)
+    return corners([f.box for f in faces])
+
+
+def corners(boxes) -> np.ndarray:
+    """``(x, y, w, h)`` boxes as an (N, 4) array of x1 y1 x2 y2."""
+    xywh = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.hstack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])
 
 
 def match_boxes(truth: np.ndarray, found: np.ndarray, min_iou: float = 0.4) -> int:

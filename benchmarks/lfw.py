@@ -78,9 +78,14 @@ def verification(engine: FaceEngine, console: Console) -> dict:
     paths = sorted({*pairs.left, *pairs.right})
     vectors, fallback = embed_images(engine, paths, [engine.align], console)
     embedding = combine(*vectors[engine.align], engine.flip)
+    return {**evaluate(pair_distances(embedding, paths, pairs), pairs), "no_face_fallback": fallback}
+
+
+def pair_distances(embedding: np.ndarray, paths: list[Path], pairs: Pairs) -> np.ndarray:
+    """Squared L2 distance of each pair, ``embedding[i]`` being the vector of ``paths[i]``."""
     index = {path: i for i, path in enumerate(paths)}
-    a, b = embedding[[index[x] for x in pairs.left]], embedding[[index[x] for x in pairs.right]]
-    return {**evaluate(np.sum((a - b) ** 2, axis=1), pairs), "no_face_fallback": fallback}
+    left, right = embedding[[index[x] for x in pairs.left]], embedding[[index[x] for x in pairs.right]]
+    return np.sum((left - right) ** 2, axis=1)
 
 
 def combine(plain: np.ndarray, mirrored: np.ndarray, flip: bool) -> np.ndarray:
@@ -138,21 +143,15 @@ def main() -> int:
     started = time.perf_counter()
     vectors, fallback = embed_images(engine, paths, aligns, console)
     seconds = time.perf_counter() - started
-    index = {path: i for i, path in enumerate(paths)}
     rows = []
     for mode in aligns:
         for flip in flips:
             embedding = combine(*vectors[mode], flip)
-
-            def distances(p: Pairs, embedding=embedding) -> np.ndarray:
-                a = embedding[[index[x] for x in p.left]]
-                b = embedding[[index[x] for x in p.right]]
-                return np.sum((a - b) ** 2, axis=1)
-
+            distances = [pair_distances(embedding, paths, p) for p in pair_sets]
             if args.view == 2:
-                result = evaluate(distances(pair_sets[0]), pair_sets[0])
+                result = evaluate(distances[0], pair_sets[0])
             else:
-                result = evaluate_view1(distances(pair_sets[0]), pair_sets[0], distances(pair_sets[1]), pair_sets[1])
+                result = evaluate_view1(distances[0], pair_sets[0], distances[1], pair_sets[1])
             rows.append({"align": mode, "flip": flip, **result})
     table = Table(title=f"LFW View {args.view}: {sum(len(p.same) for p in pair_sets)} pairs, {len(paths)} images")
     for column in ("crop", "flip", "accuracy", "threshold (squared L2)"):

@@ -30,6 +30,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from benchmarks.common import REPO, peak_rss_mb
+from benchmarks.datasets import corner_boxes, corners
 from benchmarks.scan_speed import clocked_scan
 from photoface import config
 from photoface.catalog import Catalog
@@ -60,10 +61,8 @@ def run_photoface(paths: list[Path], profile: str, warmup: int, folder: Path) ->
     records = []
     for link in links:
         found = faces.get(str(link), [])
-        boxes = np.array(
-            [[f["box"][0], f["box"][1], f["box"][0] + f["box"][2], f["box"][1] + f["box"][3]] for f in found]
-        )
-        records.append((boxes.reshape(-1, 4), np.array([f["embedding"] for f in found], np.float32).reshape(-1, 128)))
+        embeddings = np.array([f["embedding"] for f in found], np.float32).reshape(-1, 128)
+        records.append((corners([f["box"] for f in found]), embeddings))
     return records, engine, {"seconds": seconds, "stages": stages}
 
 
@@ -127,8 +126,8 @@ def run_pytorch(paths: list[Path], warmup: int) -> tuple[Records, FaceEngine, di
     started = time.perf_counter()
     records = []
     for analysis in engine.analyze_many(paths, batch_images=16):
-        boxes = np.array([[f.box[0], f.box[1], f.box[0] + f.box[2], f.box[1] + f.box[3]] for f in analysis.faces])
-        records.append((boxes.reshape(-1, 4), np.array([f.embedding for f in analysis.faces]).reshape(-1, 128)))
+        embeddings = np.array([f.embedding for f in analysis.faces]).reshape(-1, 128)
+        records.append((corner_boxes(analysis.faces), embeddings))
     return records, engine, {"seconds": time.perf_counter() - started}
 
 

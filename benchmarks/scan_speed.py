@@ -21,7 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import require_data, write_result
+from benchmarks.common import require_data, vm_hwm_mb, write_result
 from benchmarks.engine_speed import StageClock
 from photoface import config
 from photoface.catalog import Catalog
@@ -47,27 +47,24 @@ class PeakMemory:
     would inflate every child's number.)"""
 
     def __init__(self, pid: int) -> None:
-        self.status = Path(f"/proc/{pid}/status")
-        self.peak_kb = 0
+        self.pid = pid
+        self.peak_mb = 0.0
         self.running = True
         self.thread = threading.Thread(target=self._poll, daemon=True)
         self.thread.start()
 
     def _poll(self) -> None:
         while self.running:
-            try:
-                text = self.status.read_text()
-            except OSError:
+            peak = vm_hwm_mb(self.pid)
+            if peak is None:
                 return
-            for line in text.splitlines():
-                if line.startswith("VmHWM:"):
-                    self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+            self.peak_mb = max(self.peak_mb, peak)
             time.sleep(0.05)
 
     def stop(self) -> float:
         self.running = False
         self.thread.join()
-        return self.peak_kb / 1024
+        return self.peak_mb
 
 
 def timed_cli_scan(db: Path, library: Path, *options: str) -> dict:

@@ -240,12 +240,17 @@ def _paged(tiles: Sequence[Tile]) -> Iterator[tuple[int, Sequence[Tile], int]]:
         yield number, tiles[(number - 1) * PAGE_SIZE : number * PAGE_SIZE], count
 
 
+def _numbered(stem: str, number: int) -> str:
+    """``stem.html`` for page 1, ``stem-N.html`` after it."""
+    return f"{stem}.html" if number == 1 else f"{stem}-{number}.html"
+
+
 def _person_page(person_id: int, number: int = 1) -> str:
-    return f"people/{person_id}.html" if number == 1 else f"people/{person_id}-{number}.html"
+    return _numbered(f"people/{person_id}", number)
 
 
 def _unassigned_page(number: int = 1) -> str:
-    return "unassigned.html" if number == 1 else f"unassigned-{number}.html"
+    return _numbered("unassigned", number)
 
 
 # ---------------------------------------------------------------------------- HTML

@@ -82,7 +82,7 @@ class FaceEngine:
         # between network calls (pyramid, crops, NMS, alignment) then overlaps with inference
         # instead of leaving a core idle: 62-65 vs 50-52 images/s on 2 cores (README).
         self.threads = max(1, threads)
-        self._settings = {"device": device, "threads": 1 if self.threads > 1 else threads, "models": models}
+        self._settings = {"device": device, "threads": 1, "models": models}
         self._detector_settings = {"min_face": min_face, "factor": factor}
         self.align, self.flip, self.max_side = align, flip, max_side
         # int8 QDQ graphs are a CPU optimisation; the CUDA provider runs the fp32 model.
@@ -156,9 +156,9 @@ class FaceEngine:
             yield Analysis(source, found, image=image)
 
     def _embed(self, images: list[tuple[LoadedImage, bool]]) -> list[list[Face]]:
-        detections = list(self._map(self._detect_and_align, [image for image, _ in images]))
-        crops = [crop for _, image_crops in detections for crop in image_crops]
-        detections = [found for found, _ in detections]
+        detected = list(self._map(self._detect_and_align, [image for image, _ in images]))
+        crops = [crop for _, image_crops in detected for crop in image_crops]
+        detections = [found for found, _ in detected]
         chunk = max(1, -(-len(crops) // self.threads))
         chunks = [crops[i : i + chunk] for i in range(0, len(crops), chunk)]
         vectors = iter([v for part in self._map(self._embed_crops, chunks) for v in part])
