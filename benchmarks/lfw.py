@@ -125,7 +125,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--view", type=int, choices=(1, 2), default=2)
     parser.add_argument("--align", choices=("similarity", "margin"), default="similarity")
-    parser.add_argument("--no-flip", action="store_true", help="no horizontal-flip averaging")
+    parser.add_argument("--no-flip", action="store_true", help="no horizontal-flip averaging (default: the profile's)")
     parser.add_argument("--compare", action="store_true", help="every crop mode x flip setting")
     parser.add_argument("--limit", type=int, default=0, help="first N pairs only (quick check)")
     parser.add_argument("--profile", choices=config.PROFILES, default="best", help="detector and precision settings")
@@ -138,8 +138,8 @@ def main() -> int:
         pair_sets = [p.head(args.limit) for p in pair_sets]
     paths = sorted({path for p in pair_sets for path in p.left + p.right})
     aligns = ["similarity", "margin"] if args.compare else [args.align]
-    flips = [False, True] if args.compare else [not args.no_flip]
     engine = FaceEngine.from_profile(args.profile, "cpu")
+    flips = [False, True] if args.compare else [engine.flip and not args.no_flip]
     started = time.perf_counter()
     vectors, fallback = embed_images(engine, paths, aligns, console)
     seconds = time.perf_counter() - started
