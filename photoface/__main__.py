@@ -1,5 +1,5 @@
 """``python -m photoface`` runs the CLI."""
 
-from photoface.cli import app
+from photoface.cli import run
 
-app(prog_name="photoface")
+run(prog_name="photoface")

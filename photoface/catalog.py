@@ -7,6 +7,7 @@ through the registered migrations below.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -89,7 +90,14 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["faces"].create_index(["person_id"])
 
 
-SCHEMA_VERSION = 1  # the number of registered migrations
+@migrations()
+def m002_scan_process(db: sqlite_utils.Database) -> None:
+    # Which process runs a scan, and why one stopped early (disk full, SIGTERM, ...).
+    db.execute("ALTER TABLE scans ADD COLUMN pid INTEGER")
+    db.execute("ALTER TABLE scans ADD COLUMN stop_reason TEXT")
+
+
+SCHEMA_VERSION = 2  # the number of registered migrations
 
 
 def default_path() -> Path:
@@ -159,6 +167,7 @@ class Catalog:
     def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
         self.db = db
         self.path = path
+        self._file_id = _file_id(path)
 
     @classmethod
     def open(cls, path: str | Path | None = None, *, create: bool = True) -> Catalog:
@@ -175,6 +184,10 @@ class Catalog:
             db = sqlite_utils.Database(conn)
             catalog = cls(db, path)
             catalog._migrate()
+        except sqlite3.OperationalError as exc:
+            if _fault_kind(exc) is None:
+                raise CatalogError(f"cannot open the catalog {path} ({exc}): pass another --db") from exc
+            raise CatalogError(describe_write_fault(path, exc, "open")) from exc
         except sqlite3.DatabaseError as exc:
             raise CatalogError(f"{path} is not a usable photoface catalog ({exc}): pass another --db") from exc
         except OSError as exc:
@@ -481,7 +494,6 @@ class Catalog:
         def one(sql: str) -> int:
             return self.db.execute(sql).fetchone()[0]
 
-        last = next(self.db.query("SELECT * FROM scans ORDER BY id DESC LIMIT 1"), None)
         return {
             "photos": one("SELECT count(*) FROM photos WHERE status = 'ok'"),
             "faces": one("SELECT count(*) FROM faces"),
@@ -493,18 +505,41 @@ class Catalog:
             "people_named": one("SELECT count(*) FROM people WHERE name IS NOT NULL"),
             "people_unnamed": one("SELECT count(*) FROM people WHERE name IS NULL"),
             "unassigned_faces": one("SELECT count(*) FROM faces WHERE person_id IS NULL"),
-            "last_scan": last,
+            "last_scan": self.last_scan(),
             "db": str(self.path),
             "schema_version": self.schema_version,
         }
+
+    def last_scan(self) -> dict | None:
+        return next(self.db.query("SELECT * FROM scans ORDER BY id DESC LIMIT 1"), None)
+
+    def face_models(self) -> dict[str, int]:
+        """How many faces each embedding model made, most first (a catalog can mix profiles)."""
+        rows = self.db.execute("SELECT model, count(*) FROM faces GROUP BY model ORDER BY count(*) DESC, model")
+        return {model: count for model, count in rows}
 
     def failures(self) -> list[dict]:
         rows = self.db.query("SELECT path, error, scanned_at FROM photos WHERE status = 'failed' ORDER BY path")
         return [{"path": path_from_db(r["path"]), "error": r["error"], "scanned_at": r["scanned_at"]} for r in rows]
 
+    def check_in_place(self) -> None:
+        """Raise if the catalog file was deleted or replaced while open: writes would go to a
+        file nobody can open again."""
+        if _file_id(self.path) != self._file_id:
+            raise CatalogError(
+                f"the catalog {self.path} was deleted or replaced while photoface used it: "
+                "restore it (or pass --db), then run the same command again"
+            )
+
     # ------------------------------------------------------------------- scans
     def start_scan(self, roots: Sequence[Path], provider: str, model: str) -> int:
+        """Record a new scan. Call it holding the scan lock: a row still 'running' then belongs
+        to a process that is gone (kill -9, a power cut), and is closed as interrupted."""
         with self.transaction():
+            self.db.execute(
+                "UPDATE scans SET status = 'interrupted', stop_reason = ? WHERE status = 'running'",
+                [PROCESS_GONE],
+            )
             return (
                 self.db["scans"]
                 .insert(
@@ -514,11 +549,60 @@ class Catalog:
                         "status": "running",
                         "provider": provider,
                         "model": model,
+                        "pid": os.getpid(),
                     }
                 )
                 .last_pk
             )
 
-    def finish_scan(self, scan_id: int, status: str, counts: dict[str, int]) -> None:
+    def finish_scan(self, scan_id: int, status: str, counts: dict[str, int], reason: str | None = None) -> None:
         with self.transaction():
-            self.db["scans"].update(scan_id, {"finished_at": now(), "status": status, **counts})
+            self.db["scans"].update(scan_id, {"finished_at": now(), "status": status, "stop_reason": reason, **counts})
+
+
+PROCESS_GONE = "its process is gone (killed, crashed, or the machine stopped)"
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+# What SQLite and the OS say when the catalog's disk, not the catalog, is the problem.
+_FAULTS = {
+    "full": ({errno.ENOSPC, errno.EDQUOT}, ("disk is full", "disk quota")),
+    "read-only": ({errno.EROFS, errno.EACCES, errno.EPERM}, ("readonly database", "read-only", "unable to open")),
+    "io": ({errno.EIO, errno.ENXIO, errno.ENODEV}, ("disk i/o error",)),
+}
+
+
+def _fault_kind(exc: BaseException) -> str | None:
+    """'full', 'read-only' or 'io' for a fault of the machine holding the catalog, else None."""
+    code = getattr(exc, "errno", None)
+    text = str(exc).lower()
+    for kind, (codes, phrases) in _FAULTS.items():
+        if code in codes or any(phrase in text for phrase in phrases):
+            return kind
+    return None
+
+
+_FAULT_ADVICE = {
+    "full": "the disk is full: free some space, then run the same command again",
+    "read-only": "its folder is read-only or its permissions changed: make it writable, or pass another --db",
+    "io": "the drive failed or was removed: reconnect or check it, then run the same command again",
+    None: "check the disk, then run the same command again",
+}
+
+
+def describe_write_fault(path: Path, exc: BaseException, doing: str = "write") -> str:
+    """One line for a catalog that cannot be written: what happened and what to do."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"cannot {doing} the catalog {path} ({detail}): {_FAULT_ADVICE[_fault_kind(exc)]}"
+
+
+def is_write_fault(exc: BaseException) -> bool:
+    """An error raised while writing the catalog that the machine, not photoface, caused."""
+    return isinstance(exc, sqlite3.OperationalError | OSError) and _fault_kind(exc) is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,12 +25,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain text: "[default: ...]" in them must show, not be read as rich markup.
+    rich_markup_mode=None,
 )
 out = Console()
 err = Console(stderr=True)
 
 # Exit codes, documented in the README.
 EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
+EXIT_CATALOG_FAULT = 74  # sysexits' EX_IOERR: the catalog could not be written (disk full, read-only, ...)
 
 
 class State:
@@ -153,7 +157,7 @@ def _print_detections(results: list[dict], provider: str) -> None:
     out.print(table)
 
 
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 128 + 2  # SIGINT (Ctrl-C); SIGTERM gives 143 and SIGHUP 129, the shell's convention
 
 PersonArg = Annotated[str, typer.Argument(help="Person id or name.", show_default=False)]
 
@@ -225,7 +229,9 @@ def scan(
         TextColumn("[cyan]{task.fields[faces]} faces"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
+    stop = None
+    # No bar where nobody watches (cron, a pipe, a log file): only the summary lines.
+    with Progress(*columns, console=err, transient=True, disable=as_json or not err.is_terminal) as progress:
         try:
             summary = run_guarded(
                 lambda: run_scan(
@@ -236,12 +242,13 @@ def scan(
                     ScanBar(progress),
                 )
             )
-        except ScanInterrupted as stop:
-            summary = stop.summary
+        except ScanInterrupted as stopped:
+            summary, stop = stopped.summary, stopped
     report = {
         **summary.counts(),
         "seconds": round(summary.seconds, 2),
         "interrupted": summary.interrupted,
+        "stop_reason": stop.reason if stop else None,
         "failures": [{"path": p, "error": e} for p, e in summary.failures],
         "warnings": summary.warnings,
         "db": str(catalog.path),
@@ -249,24 +256,28 @@ def scan(
         "profile": profile,
         "model": engine.model_id,
     }
-    if as_json:
-        print_json(report)
-    else:
-        _print_scan_summary(report)
-    if summary.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+    # After SIGHUP the terminal may be gone: printing must not turn a clean stop into a crash.
+    with contextlib.suppress(OSError):
+        if as_json:
+            print_json(report)
+        else:
+            # A signal's reason reads as the state ("stopped by SIGTERM"); a fault gets its own error line.
+            _print_scan_summary(report, "done" if stop is None else stop.reason if stop.signum else "stopped")
+        if stop is not None and stop.signum is None:
+            err.print(f"[red]error:[/red] {escape(stop.reason)}", highlight=False, soft_wrap=True)
+    if stop is not None:
+        raise typer.Exit(128 + stop.signum if stop.signum else EXIT_CATALOG_FAULT)
     if summary.failed:
         raise typer.Exit(EXIT_PARTIAL)
 
 
-def _print_scan_summary(report: dict) -> None:
+def _print_scan_summary(report: dict, state: str) -> None:
     for path, error in ((f["path"], f["error"]) for f in report["failures"]):
         err.print(f"[yellow]failed:[/yellow] {escape(path)}: {escape(error)}", highlight=False, soft_wrap=True)
     for warning in report["warnings"]:
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     analysed = report["new"] + report["changed"]
     rate = f" ({analysed / report['seconds']:.1f} photos/s)" if analysed and report["seconds"] else ""
-    state = "interrupted" if report["interrupted"] else "done"
     out.print(
         f"{state} in {report['seconds']:.1f} s{rate}: {report['new']} new, {report['changed']} changed, "
         f"{report['unchanged']} unchanged, {report['moved']} moved, {report['removed']} removed, "
@@ -286,13 +297,17 @@ def status(
 
     Example: photoface status --failed
     """
-    from photoface.engine.models import model_id
     from photoface.engine.session import choose_providers
+    from photoface.scan import last_scan
 
     with open_catalog() as catalog:
         stats = catalog.stats()
+        stats["last_scan"] = last_scan(catalog)
+        models = catalog.face_models()
         failures = catalog.failures() if failed else None
-    stats["model"] = run_guarded(lambda: model_id("facenet"))
+    # What the catalog's faces were made with; before any scan, what a scan would use.
+    stats["model"] = ", ".join(models) if models else run_guarded(_default_model_id)
+    stats["models"] = models
     stats["provider"] = "cuda" if "CUDAExecutionProvider" in choose_providers("auto") else "cpu"
     if failures is not None:
         stats["failures"] = failures
@@ -310,8 +325,8 @@ def status(
         ("failed files", stats["failed"]),
         ("people named / unnamed", f"{stats['people_named']} / {stats['people_unnamed']}"),
         ("unassigned faces", stats["unassigned_faces"]),
-        ("last scan", f"{last['started_at']} ({last['status']})" if last else "never"),
-        ("model", stats["model"]),
+        ("last scan", _describe_scan(last)),
+        ("model", ", ".join(f"{model} ({count} faces)" for model, count in models.items()) or stats["model"]),
         ("execution provider", stats["provider"]),
     ]
     for name, value in rows:
@@ -319,6 +334,21 @@ def status(
     out.print(table)
     for failure in failures or []:
         out.print(f"{escape(failure['path'])}: {escape(failure['error'])}", highlight=False, soft_wrap=True)
+
+
+def _describe_scan(last: dict | None) -> str:
+    if last is None:
+        return "never"
+    state = last["status"] + (f" (pid {last['pid']})" if last["status"] == "running" and last.get("pid") else "")
+    reason = f": {last['stop_reason']}" if last.get("stop_reason") else ""
+    return f"{last['started_at']}, {state}{reason}"
+
+
+def _default_model_id() -> str:
+    from photoface.engine.facenet import FaceEmbedder
+    from photoface.engine.models import model_id
+
+    return model_id(FaceEmbedder.files[config.PROFILES[config.DEFAULT_PROFILE].precision])
 
 
 @app.command()
@@ -672,4 +702,12 @@ def _engine(device: str, profile: str = config.DEFAULT_PROFILE, **overrides):
     return run_guarded(lambda: FaceEngine.from_profile(profile, device, **overrides))
 
 
-__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "app"]
+def run(**kwargs) -> None:
+    """The ``photoface`` console script: the app, with the terminal kept to photoface's own lines."""
+    from photoface.terminal import own_terminal
+
+    with own_terminal():
+        app(**kwargs)
+
+
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "app", "run"]

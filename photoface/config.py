@@ -19,6 +19,10 @@ MAX_DETECTION_SIDE = 1600
 # Refuse images above this many pixels (decompression bombs) before decoding them.
 MAX_IMAGE_PIXELS = 200_000_000
 
+# Full-size decodes (before reduction) running at once in all threads hold at most this much
+# pixel memory; a larger one runs alone. Keeps a scan's peak under 1.5 GB whatever the files.
+DECODE_MEMORY = 640 * 2**20
+
 # Intra-op threads per onnxruntime session; the machines we target have 2 cores.
 THREADS = min(2, os.cpu_count() or 1)
 

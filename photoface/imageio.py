@@ -7,12 +7,14 @@ the full-resolution, orientation-corrected frame with ``LoadedImage.scale``.
 from __future__ import annotations
 
 import io
-import warnings
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from photoface import config
 from photoface.errors import ImageLoadError
@@ -29,6 +31,57 @@ except ImportError:
     HEIF_SUPPORTED = False
 
 HEIF_SUFFIXES = {".heic", ".heif"}
+
+# Pillow's own size check goes through the process-wide warnings filters (a warning above 89.5
+# megapixels, an error above twice that), which no thread may change per image while another
+# decodes. photoface checks every header against its own limit instead (``_prepare``), so
+# Pillow's is switched off once, here, for the whole process.
+Image.MAX_IMAGE_PIXELS = None
+
+_this_thread = threading.local()
+_in_flight: dict[int, str] = {}  # thread id -> file it is decoding
+# Called in the decoding thread before a decode's outcome is settled, to collect what native
+# libraries printed meanwhile (``photoface.terminal`` registers one while a command runs).
+end_of_decode_hooks: list[Callable[[], None]] = []
+
+
+@contextmanager
+def decoding(path: str) -> Iterator[list[str]]:
+    """Mark this thread as decoding ``path`` while the block runs.
+
+    Yields the list that ``note_warning`` fills with what libraries said about this file.
+    """
+    said: list[str] = []
+    _this_thread.current = (path, said)
+    _in_flight[threading.get_ident()] = path
+    try:
+        yield said
+    finally:
+        collect_native_messages()
+        _this_thread.current = None
+        _in_flight.pop(threading.get_ident(), None)
+
+
+def collect_native_messages() -> None:
+    for hook in end_of_decode_hooks:
+        hook()
+
+
+def note_warning(message: str, *, only_if_alone: bool = False) -> str | None:
+    """Keep a library's message with the file this thread is decoding; returns that file.
+
+    ``only_if_alone``: for messages with no owner (native stderr), kept only when no other
+    thread is decoding, so another file's complaint is never pinned on this one.
+    """
+    current = getattr(_this_thread, "current", None)
+    if current is None or (only_if_alone and len(_in_flight) > 1):
+        return None
+    current[1].append(message)
+    return current[0]
+
+
+def files_in_flight() -> list[str]:
+    return sorted(set(_in_flight.values()))
 
 
 @dataclass(frozen=True)
@@ -55,36 +108,41 @@ def load_image(
     """Decode ``source`` to upright RGB whose longer side is at most ``max_side`` (None: full size).
 
     ``data``, when given, is the file's content already read (the scanner hashes it too).
-    Raises ``ImageLoadError`` with the path and a human reason for every unreadable file.
+    Raises ``ImageLoadError`` with the path and a human reason for every unreadable file: files
+    are hostile input, so any exception a decoder raises on one becomes that file's reason.
+    Safe to call from several threads at once: nothing process-wide is changed per image.
     """
     if isinstance(source, Image.Image):
         return _prepare(source, max_side, "<image>")
     path = Path(source)
-    try:
-        with Image.open(io.BytesIO(data) if data is not None else path) as img:
-            return _prepare(img, max_side, str(path))
-    except ImageLoadError:
-        raise
-    except FileNotFoundError:
-        raise ImageLoadError(path, "file not found") from None
-    except PermissionError:
-        raise ImageLoadError(path, "permission denied: check the file's read permission") from None
-    except IsADirectoryError:
-        raise ImageLoadError(path, "is a directory, not an image") from None
-    except UnidentifiedImageError:
-        raise ImageLoadError(path, _unidentified_reason(path, data)) from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageLoadError(path, f"cannot decode image ({_first_line(exc)})") from None
+    with decoding(str(path)) as said:
+        try:
+            with Image.open(io.BytesIO(data) if data is not None else path) as img:
+                return _prepare(img, max_side, str(path))
+        except ImageLoadError:
+            raise
+        except FileNotFoundError:
+            raise ImageLoadError(path, "file not found") from None
+        except PermissionError:
+            raise ImageLoadError(path, "permission denied: check the file's read permission") from None
+        except IsADirectoryError:
+            raise ImageLoadError(path, "is a directory, not an image") from None
+        except UnidentifiedImageError:
+            raise ImageLoadError(path, _unidentified_reason(path, data)) from None
+        except MemoryError:
+            raise ImageLoadError(path, "not enough memory to decode it") from None
+        except Exception as exc:  # a damaged file may make a decoder raise anything
+            collect_native_messages()  # what libtiff or libjpeg printed may say why
+            raise ImageLoadError(path, _decode_reason(exc, said)) from None
 
 
 def _prepare(img: Image.Image, max_side: int | None, name: str) -> LoadedImage:
     width, height = img.size
     if width * height > config.MAX_IMAGE_PIXELS:
-        raise ImageLoadError(
-            name,
-            f"{width}x{height} pixels is over the {config.MAX_IMAGE_PIXELS:,}-pixel "
-            "limit (possible decompression bomb)",
-        )
+        limit = f"{config.MAX_IMAGE_PIXELS:,}-pixel limit"
+        raise ImageLoadError(name, f"{width}x{height} pixels is over the {limit} (possible decompression bomb)")
+    if width < 1 or height < 1:
+        raise ImageLoadError(name, f"{width}x{height} pixels: the header claims an empty image")
     orientation, taken_at = _exif_fields(img)
     full_size = (height, width) if orientation in _TRANSPOSED_ORIENTATIONS else (width, height)
     if max_side and img.format == "JPEG":
@@ -92,14 +150,69 @@ def _prepare(img: Image.Image, max_side: int | None, name: str) -> LoadedImage:
         factor = max(full_size) / max_side
         if factor >= 2:
             img.draft("RGB", (int(img.width / factor), int(img.height / factor)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+    with _DECODE_MEMORY.reserve(img.width * img.height * _bytes_per_pixel(img.mode)):
         img.load()
-    upright = ImageOps.exif_transpose(img) if orientation != 1 else img
-    rgb = to_rgb(upright)
-    if max_side and max(rgb.size) > max_side:
-        rgb = ImageOps.contain(rgb, (max_side, max_side), Image.Resampling.BILINEAR)
-    return LoadedImage(rgb, full_size, orientation, taken_at)
+        if max_side and max(img.size) > max_side:
+            # Shrink in the decoded mode, before any conversion makes full-size copies.
+            img = img.resize(fit_within(img.size, max_side), Image.Resampling.BILINEAR)
+    if orientation in _TRANSPOSES:
+        img = img.transpose(_TRANSPOSES[orientation])
+    return LoadedImage(to_rgb(img), full_size, orientation, taken_at)
+
+
+def fit_within(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """``size`` scaled so its longer side is ``max_side``; never below 1 pixel (a 30000x3 strip)."""
+    scale = max_side / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+class DecodeMemory:
+    """Bounds the memory of full-size decodes running at once, across all threads.
+
+    A decode reserves what its pixels need; one larger than the whole budget runs alone. So
+    two threads never hold two 200-megapixel images at once, whatever the files.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._free = threading.Condition()
+
+    @contextmanager
+    def reserve(self, nbytes: int) -> Iterator[None]:
+        nbytes = min(nbytes, self.limit)
+        with self._free:
+            self._free.wait_for(lambda: self._used + nbytes <= self.limit)
+            self._used += nbytes
+        try:
+            yield
+        finally:
+            with self._free:
+                self._used -= nbytes
+                self._free.notify_all()
+
+
+_DECODE_MEMORY = DecodeMemory(config.DECODE_MEMORY)
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """What Pillow stores per pixel in ``mode`` (RGB and LA take 4 bytes, like RGBA)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
+
+
+# The transposes that make an EXIF-oriented image upright (what ImageOps.exif_transpose does,
+# from the orientation already read, so a reduced copy without EXIF turns the same way).
+_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -142,14 +255,58 @@ def _iso_date(stamp: object) -> str | None:
     return text if digits.isdigit() and not digits.startswith("0000") else None
 
 
+# The first bytes of the formats people keep photos in: a file that starts like one of them
+# but cannot be opened is a damaged photo, not a mislabelled file.
+_SIGNATURES = {
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+    b"BM": "BMP",
+}
+
+
+# Files that often carry a photo's name without being one.
+_NOT_IMAGE_SIGNATURES = {
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or an office document)",
+    b"<!doctype html": "an HTML page (a failed download?)",
+    b"<html": "an HTML page (a failed download?)",
+    b"<?xml": "an XML file",
+}
+
+
 def _unidentified_reason(path: Path, data: bytes | None) -> str:
     if path.suffix.lower() in HEIF_SUFFIXES and not HEIF_SUPPORTED:
         return 'HEIC/HEIF needs the optional extra: pip install "photoface[heif]"'
-    if (len(data) if data is not None else path.stat().st_size) == 0:
+    if data is None:
+        with open(path, "rb") as handle:
+            data = handle.read(512)
+    if not data:
         return "empty file (0 bytes)"
+    head = data[:16].lstrip().lower()
+    other = next((name for magic, name in _NOT_IMAGE_SIGNATURES.items() if head.startswith(magic.lower())), None)
+    if other is None and data[:512].isascii() and not any(byte in data[:512] for byte in bytes(range(9))):
+        other = "a text file"
+    if other:
+        return f"{other}, not an image: wrong extension"
+    kind = next((name for magic, name in _SIGNATURES.items() if data.startswith(magic)), None)
+    if kind is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        kind = "WebP"
+    if kind:
+        return f"damaged {kind} file: its header cannot be read (truncated or corrupt)"
     return "not an image Pillow can read (wrong extension or damaged file)"
 
 
-def _first_line(exc: BaseException) -> str:
+def _decode_reason(exc: BaseException, said: list[str]) -> str:
+    """The decoder's error, plus the first thing it warned about, when that adds something."""
+    reason = f"cannot decode image ({_first_line(exc)})"
+    extra = next((line for line in said if line not in reason), None)
+    return f"{reason}; the decoder warned: {_first_line(extra)}" if extra else reason
+
+
+def _first_line(exc: BaseException | str) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

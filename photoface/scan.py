@@ -14,28 +14,42 @@ A photo's way, top to bottom:
    faces (people and names stay), unless an exact copy survives: it takes the original's
    place, faces and names included.
 
-Ctrl-C or kill -9 lose at most the group in flight: the next scan finds the committed photos
-unchanged and carries on.
+Ctrl-C, SIGTERM, SIGHUP, kill -9, a full disk or a catalog that cannot be written any more lose
+at most the group in flight: the next scan finds the committed photos unchanged and carries on.
+A file that changes between the walk and the read is taken as it is when read; one that is
+still being written (a copy in progress) is left for the next scan.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
+import signal
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Protocol
 
-from photoface.catalog import Catalog, PhotoRecord, is_under, printable
+from photoface.catalog import (
+    PROCESS_GONE,
+    Catalog,
+    PhotoRecord,
+    describe_write_fault,
+    is_under,
+    is_write_fault,
+    printable,
+)
 from photoface.crawler import FileEntry, WalkError, walk
 from photoface.engine import Face, FaceEngine
-from photoface.errors import CatalogError, ImageLoadError
+from photoface.errors import CatalogError, ImageLoadError, PhotofaceError
 from photoface.imageio import LoadedImage, load_image
 
 
@@ -77,16 +91,56 @@ class ScanProgress(Protocol):
 
 
 class ScanInterrupted(Exception):  # noqa: N818 - it is a signal, not an error
-    """Ctrl-C during a scan; carries what was committed."""
+    """The scan stopped before its end; carries what was committed and why.
 
-    def __init__(self, summary: ScanSummary) -> None:
-        super().__init__("scan interrupted")
-        self.summary = summary
+    ``signum`` is the signal that stopped it (SIGINT for Ctrl-C, SIGTERM, SIGHUP), or None when
+    the catalog could not be written any more (``reason`` says what to do).
+    """
+
+    def __init__(self, summary: ScanSummary, reason: str, signum: int | None = None) -> None:
+        super().__init__(reason)
+        self.summary, self.reason, self.signum = summary, reason, signum
+
+
+class StopSignal(BaseException):  # like KeyboardInterrupt: no ``except Exception`` takes it
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+# Signals that end a scan the way Ctrl-C does: systemd and kill send SIGTERM, a closed
+# terminal SIGHUP.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def stop_signals_raise() -> Iterator[None]:
+    """Inside the block, SIGTERM and SIGHUP raise ``StopSignal`` in the main thread (once)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; a scan run from a worker keeps the defaults
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        for sig in STOP_SIGNALS:  # a second signal must not break the clean-up of the first
+            signal.signal(sig, signal.SIG_IGN)
+        raise StopSignal(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A new or changed file after the decoding thread: hash, and image or error."""
+    """A new or changed file after the decoding thread: hash, and image or error.
+
+    ``entry`` holds the size and mtime the file had when it was read, which may differ from
+    what the walk saw. ``skipped`` says why it is not recorded at all this time: it vanished
+    before it could be read, or it was still being written.
+    """
 
     entry: FileEntry
     own: PhotoRecord | None  # the catalog's row for this path, if any
@@ -94,32 +148,74 @@ class Prepared:
     image: LoadedImage | None = None
     error: str | None = None
     reanalyse: bool = False  # --rescan of content the catalog already holds for this path
+    skipped: str | None = None
 
     @property
     def kind(self) -> str:
         return "changed" if self.own else "new"
 
 
+def _lock_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".scan-lock")
+
+
 @contextmanager
 def scan_lock(db_path: Path) -> Iterator[None]:
-    """One scan per catalog at a time; a second gets a clear error instead of waiting."""
-    lock_path = db_path.with_name(db_path.name + ".scan-lock")
-    with open(lock_path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    """One scan per catalog at a time; a second gets a clear error instead of waiting.
+
+    The lock is the kernel's (flock): it goes with the process, however that ends, so a scan
+    killed with kill -9 never leaves a stale lock behind.
+    """
+    try:
+        handle = open(_lock_path(db_path), "a+")  # noqa: SIM115 - held for the whole scan
+    except OSError as exc:
+        raise CatalogError(describe_write_fault(db_path, exc, "lock")) from None
+    with handle:
+        for attempt in range(10):  # a moment's grace: `status` may be peeking at the lock
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == 9:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown"
+                    raise CatalogError(
+                        f"another scan (pid {holder}) is running on {db_path}: wait for it to finish"
+                    ) from None
+                time.sleep(0.05)
+        with contextlib.suppress(OSError):  # the pid is a courtesy; a full disk must not stop here
             handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise CatalogError(f"another scan (pid {holder}) is running on {db_path}: wait for it to finish") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
         try:
             yield
         finally:
-            handle.truncate(0)
+            with contextlib.suppress(OSError):
+                handle.truncate(0)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def last_scan(catalog: Catalog) -> dict | None:
+    """The latest scan as it is now: one still marked running whose process is gone (kill -9,
+    a power cut, a full disk that kept even the last write out) is reported interrupted."""
+    row = catalog.last_scan()
+    if row is not None and row["status"] == "running" and not scan_running(catalog.path):
+        return {**row, "status": "interrupted", "stop_reason": PROCESS_GONE}
+    return row
+
+
+def scan_running(db_path: Path) -> bool:
+    """Whether a scan process holds the catalog's scan lock right now."""
+    try:
+        with open(_lock_path(db_path), "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 class Scanner:
@@ -138,25 +234,49 @@ class Scanner:
         self.summary = ScanSummary()
         self.known_hashes: set[str] = set()
         self.moved_ids: set[int] = set()
+        self.vanished: set[str] = set()  # files gone between the walk and the read
+        self.started = time.perf_counter()
+        self.scan_id: int | None = None
 
     def run(self, roots: Sequence[Path]) -> ScanSummary:
-        started = time.perf_counter()
+        """Scan ``roots``; raises ``ScanInterrupted`` when a signal or a catalog fault stops it."""
+        self.started = time.perf_counter()
         roots = [Path(os.path.abspath(root)) for root in roots]
-        with scan_lock(self.catalog.path):
-            scan_id = self.catalog.start_scan(roots, self.engine.provider, self.engine.model_id)
+        with scan_lock(self.catalog.path), stop_signals_raise():
             try:
+                self.scan_id = self.catalog.start_scan(roots, self.engine.provider, self.engine.model_id)
                 self._scan(roots)
+                self.summary.seconds = time.perf_counter() - self.started
+                self.catalog.finish_scan(self.scan_id, "finished", self.summary.counts())
             except KeyboardInterrupt:
-                self.summary.interrupted = True
-                self.summary.seconds = time.perf_counter() - started
-                self.catalog.finish_scan(scan_id, "interrupted", self.summary.counts())
-                raise ScanInterrupted(self.summary) from None
-            except BaseException:
-                self.catalog.finish_scan(scan_id, "failed", self.summary.counts())
+                self._stopped("interrupted (Ctrl-C)", signal.SIGINT)
+            except StopSignal as stop:
+                self._stopped(f"stopped by {stop}", stop.signum)
+            except CatalogError as exc:  # the catalog file was deleted or replaced meanwhile
+                self._stopped(str(exc))
+            except (sqlite3.Error, OSError) as exc:
+                if not is_write_fault(exc):
+                    self._close_scan("failed", f"{type(exc).__name__}: {exc}")
+                    raise
+                self._stopped(describe_write_fault(self.catalog.path, exc))
+            except BaseException as exc:
+                self._close_scan("failed", f"{type(exc).__name__}: {exc}")
                 raise
-            self.summary.seconds = time.perf_counter() - started
-            self.catalog.finish_scan(scan_id, "finished", self.summary.counts())
         return self.summary
+
+    def _stopped(self, reason: str, signum: int | None = None) -> None:
+        """End the scan early: what was committed stays, the scan row says why."""
+        self.summary.interrupted = True
+        self.summary.seconds = time.perf_counter() - self.started
+        self._close_scan("interrupted", reason)
+        raise ScanInterrupted(self.summary, reason, signum) from None
+
+    def _close_scan(self, status: str, reason: str) -> None:
+        # The disk may still be full: then the row stays 'running', and `status` (which sees that
+        # no process holds the scan lock) and the next scan call it interrupted.
+        if self.scan_id is not None:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self.catalog.finish_scan(self.scan_id, status, self.summary.counts(), reason)
 
     def _scan(self, roots: list[Path]) -> None:
         existing = self.catalog.photos_under(roots)
@@ -180,7 +300,9 @@ class Scanner:
             self.progress.start(len(todo))
         self.known_hashes = self.catalog.known_hashes()
         self._process(todo)
-        self._remove_missing(existing, seen, [root for root, count in found_per_root.items() if count == 0])
+        # A root found empty, or gone by now (a drive unplugged mid-scan), removes nothing.
+        empty_roots = [root for root, count in found_per_root.items() if count == 0 or not root.exists()]
+        self._remove_missing(existing, seen - self.vanished, empty_roots)
 
     # ----------------------------------------------------------------- stages
     def _process(self, todo: list[tuple[FileEntry, PhotoRecord | None]]) -> None:
@@ -195,18 +317,20 @@ class Scanner:
 
     def _prepare(self, item: tuple[FileEntry, PhotoRecord | None]) -> Prepared:
         """Runs in a decoding thread: read once, hash, decode unless the content is known."""
-        entry, own = item
+        walked, own = item
         try:
-            with open(entry.path, "rb") as handle:
-                data = handle.read()
+            entry, data, digest = read_file(walked)
+        except FileNotFoundError:
+            return Prepared(walked, own, skipped="vanished")
+        except FileChangingError as exc:
+            return Prepared(walked, own, skipped=str(exc))
         except OSError as exc:
             reason = (
                 "permission denied: check the file's read permission"
                 if isinstance(exc, PermissionError)
                 else f"cannot read file ({exc.strerror or exc})"
             )
-            return Prepared(entry, own, error=reason)
-        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+            return Prepared(walked, own, error=reason)
         reanalyse = self.options.rescan and own is not None and own.hash == digest
         if digest in self.known_hashes and not reanalyse:
             return Prepared(entry, own, digest)
@@ -225,21 +349,48 @@ class Scanner:
             if prepared.image is not None and not known:
                 to_analyse.append(prepared)
                 digests.add(prepared.digest)
-        faces: dict[str, list[Face]] = {}
+        faces: dict[str, list[Face] | str] = {}
         for start in range(0, len(to_analyse), self.options.batch_photos):
             batch = to_analyse[start : start + self.options.batch_photos]
-            for prepared, found in zip(batch, self.engine.analyze_images([p.image for p in batch]), strict=True):
+            for prepared, found in zip(batch, self._analyse(batch), strict=True):
                 faces[prepared.entry.path] = found
         found_faces = 0
-        with self.catalog.transaction():
-            for prepared in group:
-                found_faces += self._write(prepared, faces.get(prepared.entry.path))
+        self.catalog.check_in_place()
+        counted = replace(self.summary, failures=list(self.summary.failures), warnings=list(self.summary.warnings))
+        try:
+            with self.catalog.transaction():
+                for prepared in group:
+                    found_faces += self._write(prepared, faces.get(prepared.entry.path))
+        except BaseException:
+            self.summary = counted  # the group was rolled back: report only what was committed
+            raise
         if self.progress:
             self.progress.advance(len(group), found_faces)
 
-    def _write(self, prepared: Prepared, faces: list[Face] | None) -> int:
+    def _analyse(self, batch: list[Prepared]) -> list[list[Face]] | list[list[Face] | str]:
+        """The faces of each photo; should the engine fail on a batch, each photo is tried alone
+        and one that still fails gets the reason instead, so one odd image never ends a scan."""
+        try:
+            return self.engine.analyze_images([p.image for p in batch])
+        except Exception:
+            return [self._analyse_alone(prepared) for prepared in batch]
+
+    def _analyse_alone(self, prepared: Prepared) -> list[Face] | str:
+        try:
+            return self.engine.analyze_images([prepared.image])[0]
+        except PhotofaceError:
+            raise  # the engine itself is unusable (a model or device error): not this photo's fault
+        except Exception as exc:
+            return f"face analysis failed ({type(exc).__name__}: {exc})"
+
+    def _write(self, prepared: Prepared, faces: list[Face] | str | None) -> int:
         """Record one prepared file; returns the number of faces stored."""
         entry = prepared.entry
+        if prepared.skipped is not None:
+            self._skip(prepared)
+            return 0
+        if isinstance(faces, str):
+            prepared = Prepared(entry, prepared.own, prepared.digest, error=faces)
         if prepared.error is not None:
             self._fail(entry.path, prepared.error, prepared)
             return 0
@@ -292,6 +443,14 @@ class Scanner:
         self.catalog.replace_faces(photo_id, [], self.engine.model_id)  # its faces are the original's
         self.summary.duplicates += 1
 
+    def _skip(self, prepared: Prepared) -> None:
+        """Not recorded this time: gone since the walk (its row, if any, is removed at the end
+        like any missing file's) or still being written (left as catalogued)."""
+        if prepared.skipped == "vanished":
+            self.vanished.add(prepared.entry.path)
+        else:
+            self.summary.warnings.append(f"{printable(prepared.entry.path)}: {prepared.skipped}")
+
     def _fail(self, path: str, reason: str, prepared: Prepared | None = None) -> None:
         """A file that cannot be analysed is recorded with its reason; its old faces are kept."""
         self.summary.failed += 1
@@ -330,6 +489,45 @@ class Scanner:
             kept_by_copy = {photo for photo in gone if self.catalog.promote_duplicate(photo)}
             self.summary.moved += len(kept_by_copy)
             self.summary.removed = self.catalog.remove_photos(p for p in gone if p not in kept_by_copy)
+
+
+class FileChangingError(Exception):
+    """The file changed while it was read, or since the walk and just now: still being written."""
+
+
+# Files up to this size are read once into memory, hashed and decoded from the same bytes;
+# larger ones (huge TIFFs, a video named .jpg) are hashed in chunks and decoded from disk,
+# so no file costs more memory than its pixels.
+WHOLE_READ_LIMIT = 64 * 2**20
+RECENT_NS = 10 * 10**9  # a file modified this recently and changed since the walk is being written
+
+
+def read_file(walked: FileEntry) -> tuple[FileEntry, bytes | None, str]:
+    """Read and hash a file as it is now: (its entry as read, its bytes if small, its digest).
+
+    A file truncated or replaced since the walk is taken as it is now. One that changes while
+    it is read, or that changed since the walk and was modified in the last seconds, is still
+    being written (a copy in progress): ``FileChangingError``, so it is not catalogued half-written.
+    """
+    with open(walked.path, "rb") as handle:
+        before = os.fstat(handle.fileno())
+        hasher = hashlib.blake2b(digest_size=16)
+        data = None
+        if before.st_size <= WHOLE_READ_LIMIT:
+            data = handle.read()
+            hasher.update(data)
+        else:
+            while chunk := handle.read(1 << 20):
+                hasher.update(chunk)
+        after = os.fstat(handle.fileno())
+    entry = FileEntry(walked.path, after.st_size, after.st_mtime_ns)
+    changed_while_read = (before.st_size, before.st_mtime_ns) != (entry.size, entry.mtime_ns)
+    changed_since_walk = (walked.size, walked.mtime_ns) != (entry.size, entry.mtime_ns)
+    if changed_while_read or (changed_since_walk and time.time_ns() - entry.mtime_ns < RECENT_NS):
+        raise FileChangingError("still being written (it changed while scanned): left for the next scan")
+    if data is not None and len(data) != entry.size:  # changed without touching size or mtime
+        raise FileChangingError("its size changed while it was read: left for the next scan")
+    return entry, data, hasher.hexdigest()
 
 
 def _bounded_map(pool: ThreadPoolExecutor, fn, items: list, ahead: int) -> Iterator:

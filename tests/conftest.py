@@ -6,7 +6,13 @@ so a green CI always means the real-photo tests ran.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -45,3 +51,44 @@ def groups() -> Path:
 @pytest.fixture(scope="session")
 def lfw_images() -> Path:
     return data_path("lfw", "images")
+
+
+@dataclass
+class Run:
+    """A finished ``photoface`` process: exit code, output, and its peak memory."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_mb: float
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+def start_photoface(*args: str | Path) -> subprocess.Popen:
+    """The real CLI in its own process, as a user runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "photoface", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 600) -> Run:
+    """Wait for ``process``, sampling its peak RSS (VmHWM) until it ends."""
+    peak = 0.0
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+        time.sleep(0.05)
+    stdout, stderr = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    return Run(process.returncode, stdout, stderr, peak)
+
+
+def run_photoface(*args: str | Path, timeout: float = 600) -> Run:
+    return finish(start_photoface(*args), timeout)

@@ -36,7 +36,7 @@ def test_bad_file_is_skipped_with_one_line_and_partial_exit(groups, tmp_path):
     junk.write_text("not a photo")
     result = runner.invoke(app, ["detect", str(junk), str(groups / "2008_001322.jpg")])
     assert result.exit_code == EXIT_PARTIAL
-    assert f"{junk}: not an image" in result.stderr
+    assert f"{junk}: a text file, not an image: wrong extension" in result.stderr
     assert "Traceback" not in result.output
 
 
@@ -91,3 +91,21 @@ def test_module_entry_point():
         [sys.executable, "-m", "photoface", "--version"], capture_output=True, text=True, check=False
     )
     assert completed.returncode == 0 and __version__ in completed.stdout
+
+
+def test_status_names_the_models_the_faces_were_made_with(groups, tmp_path):
+    db = str(tmp_path / "c.db")
+    for profile, photo in (("balanced", "2008_001322.jpg"), ("best", "2008_002079.jpg")):
+        (tmp_path / profile).mkdir()
+        (tmp_path / profile / photo).write_bytes((groups / photo).read_bytes())
+        result = runner.invoke(app, ["--db", db, "scan", "--profile", profile, str(tmp_path / profile)])
+        assert result.exit_code == 0, result.output
+        if profile == "balanced":  # the default profile's int8 FaceNet, not the fp32 one
+            status = json.loads(runner.invoke(app, ["--db", db, "status", "--json"]).stdout)
+            assert status["model"].startswith("facenet-int8-") and status["models"] == {status["model"]: 3}
+    status = json.loads(runner.invoke(app, ["--db", db, "status", "--json"]).stdout)
+    int8, fp32 = sorted(status["models"], key=len, reverse=True)
+    assert int8.startswith("facenet-int8-") and fp32.startswith("facenet-") and not fp32.startswith("facenet-int8")
+    assert status["models"] == {fp32: 6, int8: 3} and status["model"] == f"{fp32}, {int8}"
+    text = runner.invoke(app, ["--db", db, "status"]).stdout
+    assert f"{fp32} (6 faces), {int8} (3 faces)" in " ".join(text.split())

@@ -14,9 +14,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from photoface import scan as scan_module
 from photoface.catalog import Catalog
 from photoface.cli import EXIT_ERROR, EXIT_PARTIAL, app
-from photoface.scan import ScanOptions, scan
+from photoface.crawler import FileEntry
+from photoface.scan import FileChangingError, ScanOptions, read_file, scan
 from tests.conftest import data_path
 from tests.test_imageio import _png_header_only
 
@@ -236,3 +238,66 @@ def test_scan_options_are_plain_python(engine, groups, tmp_path):
         scan(catalog, [tmp_path / "one"], engine)
         forced = scan(catalog, [tmp_path / "one"], engine, ScanOptions(rescan=True))
         assert (forced.changed, forced.unchanged, forced.faces) == (1, 0, 3)
+
+
+def _walk_then(action):
+    """The crawler's walk, then ``action`` between the walk and the reads (a user at work)."""
+    real_walk = scan_module.walk
+
+    def walk(*args, **kwargs):
+        items = list(real_walk(*args, **kwargs))
+        action()
+        yield from items
+
+    return walk
+
+
+def test_files_changing_between_walk_and_read(engine, groups, tmp_path, monkeypatch):
+    library = tmp_path / "library"
+    library.mkdir()
+    photos = sorted(groups.glob("200*.jpg"))[:4]
+    for photo in photos:
+        shutil.copy(photo, library / photo.name)
+    kept, deleted, truncated, copying = (library / p.name for p in photos)
+    with Catalog.open(tmp_path / "c.db") as catalog:
+        assert scan(catalog, [library], engine).new == 4
+        new_one = library / "new.jpg"
+        shutil.copy(photos[0], new_one)
+        os.utime(new_one, (time.time() - 3600,) * 2)
+        faces_before = {photo: len(catalog.faces(photo=str(photo))) for photo in (kept, copying)}
+
+        def meanwhile():
+            deleted.unlink()  # catalogued, deleted after the walk saw it: removed, not failed
+            new_one.unlink()  # new, deleted after the walk: simply not there
+            truncated.write_bytes(truncated.read_bytes()[:200])  # cut short: failed as it is now
+            os.utime(truncated, (time.time() - 3600,) * 2)
+            with open(copying, "ab") as handle:  # a copy still growing: left for the next scan
+                handle.write(b"\0" * 1000)
+
+        monkeypatch.setattr(scan_module, "walk", _walk_then(meanwhile))
+        summary = scan(catalog, [library], engine, ScanOptions(rescan=True))
+        assert summary.removed == 1 and not catalog.has_photo(str(deleted)) and not catalog.has_photo(str(new_one))
+        assert [path for path, _ in summary.failures] == [str(truncated)]
+        assert "truncated" in summary.failures[0][1].lower()
+        assert summary.warnings == [
+            f"{copying}: still being written (it changed while scanned): left for the next scan"
+        ]
+        assert {photo: len(catalog.faces(photo=str(photo))) for photo in (kept, copying)} == faces_before
+
+        monkeypatch.undo()
+        os.utime(copying, (time.time() - 3600,) * 2)  # the copy finished a while ago
+        later = scan(catalog, [library], engine)
+        assert (later.changed, later.warnings) == (1, [])
+
+
+def test_read_file_takes_a_file_as_it_is_now(tmp_path):
+    path = tmp_path / "a.jpg"
+    path.write_bytes(b"x" * 1000)
+    os.utime(path, (time.time() - 3600,) * 2)
+    walked = FileEntry(str(path), 5000, 1)  # what the walk saw before the file was replaced
+    entry, data, digest = read_file(walked)
+    assert (entry.size, data) == (1000, b"x" * 1000) and len(digest) == 32
+    with open(path, "ab") as handle:  # written to just now, and different from the walk
+        handle.write(b"y")
+    with pytest.raises(FileChangingError):
+        read_file(walked)
