@@ -1,22 +1,24 @@
-"""How clustering and ``find`` scale: time and peak memory at 10k, 50k and 100k faces.
+"""People at library scale: clustering time, memory and quality from 10k to 1M faces, and the
+incremental loop.
 
-The faces are LFW's real embeddings (largest face per photo, from a scanned catalog) plus
-jittered copies: each copy is an embedding plus Gaussian noise of the size of the spread
-between photos of one person, renormalised, so a 100k-face library has the shape of a real
-one. Each size is clustered in a fresh process (its own peak RSS). Then a 100k-face catalog
-is built and ``find`` timed on it.
+Faces: LFW's (the face nearest each photo's centre: 13,231 faces of 5,748 people), then more
+populations made from them by a seeded random orthogonal rotation of all embeddings: each has
+LFW's inner structure, and its people are unrelated to the originals. Populations are stacked
+to N faces; the truth is (population, folder), scored with BCubed F. Each size runs in a fresh
+process (its own peak RSS, VmHWM): build the face index (usearch HNSW, as the catalog's), find
+every face's neighbours, plan (HDBSCAN on the graph, the absolute refinement, the rules).
 
-Measured here: 10k faces 21 s, 50k faces 501 s (HDBSCAN in 128 dimensions is far from
-linear), so 100k is not in the default sizes; ask for it with --sizes.
+The incremental loop runs through the real ``photoface.people.cluster`` on a real catalog: N
+faces inserted into SQLite, ``cluster --full``, then 1% more faces and ``cluster`` (which
+places only the new ones); then ``find`` is timed on it.
 
-    python -m benchmarks.cluster_scale --db lfw.db [--sizes 10000 50000 100000]
+    python -m benchmarks.cluster_scale --db lfw.db [--sizes 10000 100000 1000000] [--incremental 100000]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,154 +30,205 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.clustering import largest_faces
-from benchmarks.common import write_result
+from benchmarks.clustering import main_faces, scores
+from benchmarks.common import peak_rss_mb, write_result
 from photoface.catalog import Catalog
-from photoface.clustering import NO_PERSON, ClusterSettings, Faces, plan
-
-JITTER = 0.03  # per dimension, before renormalising: copies sit about 0.23 apart (squared)
-
-
-def synthetic(embeddings: np.ndarray, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``size`` faces: the real ones, then jittered copies; and the index of each one's source."""
-    rng = np.random.default_rng(seed)
-    picks = np.concatenate([np.arange(len(embeddings)), rng.integers(0, len(embeddings), size)])[:size]
-    faces = embeddings[picks].astype(np.float32)
-    faces[len(embeddings) :] += rng.normal(scale=JITTER, size=faces[len(embeddings) :].shape).astype(np.float32)
-    return faces / np.linalg.norm(faces, axis=1, keepdims=True), picks
+from photoface.clustering import NO_PERSON, ClusterSettings, Decisions, Faces, plan
+from photoface.index import FaceIndex
+from photoface.people import face_graph
 
 
-def cluster_once(vectors_file: Path) -> None:
-    """Child process: cluster the saved vectors, print seconds, peak RSS and counts as JSON."""
-    import resource
+def populations(embeddings: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` faces: LFW, then rotated copies of it (seeded), and their (population, person) labels."""
+    parts, truth = [], []
+    population = 0
+    while sum(len(p) for p in parts) < size:
+        if population == 0:
+            rotated = embeddings
+        else:
+            q, r = np.linalg.qr(np.random.default_rng(population).normal(size=(128, 128)))
+            rotated = embeddings @ (q * np.sign(np.diag(r))).astype(np.float32)
+        parts.append(rotated.astype(np.float32))
+        truth.append(population * (labels.max() + 1) + labels)
+        population += 1
+    return np.vstack(parts)[:size], np.concatenate(truth)[:size]
 
-    vectors = np.load(vectors_file)
+
+def fresh_faces(vectors: np.ndarray) -> Faces:
     count = len(vectors)
-    faces = Faces(
-        np.arange(count),
-        np.arange(count),
-        vectors,
-        np.full(count, 100.0),
-        np.full(count, NO_PERSON),
-        np.zeros(count, bool),
+    return Faces(
+        ids=np.arange(count),
+        photos=np.arange(count),
+        embeddings=vectors,
+        sizes=np.full(count, 100.0),
+        persons=np.full(count, NO_PERSON),
+        fixed=np.zeros(count, bool),
     )
+
+
+def cluster_child(base: Path, size: int) -> dict:
+    """One size, in this (fresh) process: stage times, peak memory and quality."""
+    data = np.load(base)
+    vectors, truth = populations(data["embeddings"], data["labels"], size)
+    faces = fresh_faces(vectors)
     started = time.perf_counter()
-    outcome = plan(faces, set(), set(), ClusterSettings())
-    seconds = time.perf_counter() - started
-    print(
-        json.dumps(
-            {
-                "faces": count,
-                "seconds": seconds,
-                "clusters": outcome.clusters,
-                "unassigned": int((outcome.persons == NO_PERSON).sum()),
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            }
+    index = FaceIndex.in_memory(faces.ids, vectors)
+    indexed = time.perf_counter()
+    graph = face_graph(index, faces)
+    graphed = time.perf_counter()
+    outcome = plan(faces, graph, Decisions(), ClusterSettings())
+    planned = time.perf_counter()
+    return {
+        "faces": size,
+        "people": len(np.unique(truth)),
+        "index_seconds": indexed - started,
+        "graph_seconds": graphed - indexed,
+        "plan_seconds": planned - graphed,
+        "seconds": planned - started,
+        "peak_rss_mb": peak_rss_mb(),
+        "clusters": outcome.clusters,
+        "unassigned": int((outcome.persons == NO_PERSON).sum()),
+        **scores(outcome.persons, truth),
+    }
+
+
+def fill_catalog(catalog: Catalog, vectors: np.ndarray, first: int) -> None:
+    """One photo and one face per vector, ids from ``first``, nobody assigned (as after a scan)."""
+    with catalog.transaction():
+        catalog.db["photos"].insert_all(
+            (
+                {
+                    "id": first + i,
+                    "path": f"/photos/{(first + i) // 1000:04d}/{first + i:07d}.jpg",
+                    "size": 1,
+                    "mtime_ns": i,
+                    "hash": f"{first + i:032x}",
+                    "status": "ok",
+                    "scanned_at": "x",
+                }
+                for i in range(len(vectors))
+            ),
+            batch_size=5000,
         )
-    )
+        catalog.db["faces"].insert_all(
+            (
+                {
+                    "photo_id": first + i,
+                    "x": 0.0,
+                    "y": 0.0,
+                    "w": 100.0,
+                    "h": 100.0,
+                    "score": 0.99,
+                    "size": 100.0,
+                    "landmarks": b"",
+                    "embedding": vector.tobytes(),
+                    "model": "m",
+                }
+                for i, vector in enumerate(vectors)
+            ),
+            batch_size=5000,
+        )
 
 
-def find_latency(vectors: np.ndarray, sources: np.ndarray, labels: np.ndarray, folder: Path) -> dict:
-    """A catalog of ``len(vectors)`` faces, one a photo, each assigned to its true person
-    (``find`` is SQL: clustering first would only cost time); ``find`` timed on it."""
+def incremental_child(base: Path, size: int, folder: Path) -> dict:
+    """A real catalog of ``size`` faces: cluster --full, then 1% new faces and an incremental cluster."""
     from photoface import people
 
-    person_of = np.unique(labels, return_inverse=True)[1][sources] + 1
-    with Catalog.open(folder / "scale.db") as catalog:
-        with catalog.transaction():
-            catalog.db["photos"].insert_all(
-                (
-                    {
-                        "id": i + 1,
-                        "path": f"/photos/{i // 1000:03d}/{i:06d}.jpg",
-                        "size": 1,
-                        "mtime_ns": i,
-                        "hash": f"{i:032x}",
-                        "status": "ok",
-                        "scanned_at": "x",
-                    }
-                    for i in range(len(vectors))
-                ),
-                batch_size=5000,
-            )
-            catalog.db["people"].insert_all(
-                ({"id": int(p), "created_at": "x"} for p in np.unique(person_of)), batch_size=5000
-            )
-            catalog.db["faces"].insert_all(
-                (
-                    {
-                        "photo_id": i + 1,
-                        "x": 0.0,
-                        "y": 0.0,
-                        "w": 100.0,
-                        "h": 100.0,
-                        "score": 0.99,
-                        "size": 100.0,
-                        "landmarks": b"",
-                        "embedding": vector.tobytes(),
-                        "model": "m",
-                        "person_id": int(person_of[i]),
-                        "assigned": "auto",
-                    }
-                    for i, vector in enumerate(vectors)
-                ),
-                batch_size=5000,
-            )
+    data = np.load(base)
+    vectors, _ = populations(data["embeddings"], data["labels"], size + size // 100)
+    with Catalog.open(folder / "incremental.db") as catalog:
+        fill_catalog(catalog, vectors[:size], 1)
+        started = time.perf_counter()
+        full = people.cluster(catalog, full=True)
+        full_seconds = time.perf_counter() - started
+        fill_catalog(catalog, vectors[size:], size + 1)
+        started = time.perf_counter()
+        incremental = people.cluster(catalog)
+        incremental_seconds = time.perf_counter() - started
         people.name_person(catalog, catalog.people()[0]["id"], "Largest Person")
         timings = []
         for _ in range(20):
             started = time.perf_counter()
             found = people.find_photos(catalog, ["Largest Person"])
             timings.append(time.perf_counter() - started)
-    return {"faces": len(vectors), "photos_found": len(found), "find_ms_median": 1000 * statistics.median(timings)}
+    return {
+        "faces": size,
+        "new_faces": size // 100,
+        "full_seconds": full_seconds,
+        "full_mode": full.mode,
+        "incremental_seconds": incremental_seconds,
+        "incremental_mode": incremental.mode,
+        "ratio": incremental_seconds / full_seconds,
+        "find_ms_median": 1000 * statistics.median(timings),
+        "find_photos": len(found),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def run_child(*args: str) -> dict:
+    child = subprocess.run(
+        [sys.executable, "-m", "benchmarks.cluster_scale", "--child", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if child.returncode:
+        raise SystemExit(f"child {args} failed:\n{child.stderr}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, help="a scanned LFW catalog (benchmarks.scan_speed --keep)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
-    parser.add_argument("--find-faces", type=int, default=100_000, help="faces in the catalog find is timed on")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 13_231, 100_000, 1_000_000])
+    parser.add_argument("--incremental", type=int, default=100_000, help="faces in the incremental-loop catalog")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        cluster_once(args.child)
+        kind, base, value = args.child
+        if kind == "size":
+            result = cluster_child(Path(base), int(value))
+        else:
+            result = incremental_child(Path(base), int(value), Path(base).parent)
+        print(json.dumps(result))
         return 0
     if args.db is None:
         parser.error("--db is required")
-    console = Console()
-    base, labels = largest_faces(args.db, None)
-    runs = []
+    console = Console(width=160)
+    faces, labels = main_faces(args.db, None)
     with tempfile.TemporaryDirectory(prefix="photoface-scale-") as tmp:
+        base = Path(tmp) / "lfw.npz"
+        np.savez(base, embeddings=faces.embeddings, labels=np.unique(labels, return_inverse=True)[1])
+        runs = []
         for size in args.sizes:
-            vectors_file = Path(tmp) / f"{size}.npy"
-            np.save(vectors_file, synthetic(base.embeddings, size)[0])
-            child = subprocess.run(
-                [sys.executable, "-m", "benchmarks.cluster_scale", "--child", str(vectors_file)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env={**os.environ},
+            runs.append(run_child("size", str(base), str(size)))
+            run = runs[-1]
+            console.print(
+                f"{size:,} faces: {run['seconds']:.1f} s, {run['peak_rss_mb']:.0f} MB, F {run['bcubed_f']:.3f}"
             )
-            runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
-            console.print(f"{size} faces: {runs[-1]['seconds']:.1f} s, {runs[-1]['peak_rss_mb']:.0f} MB")
-        latency = find_latency(*synthetic(base.embeddings, args.find_faces), labels, Path(tmp))
-    table = Table(title="clustering at scale (LFW embeddings + jittered copies), one process per size")
-    for column in ("faces", "seconds", "peak RSS", "clusters", "unassigned"):
+        loop = run_child("incremental", str(base), str(args.incremental)) if args.incremental else None
+    table = Table(title="clustering at scale: LFW populations (rotated copies), one process per size, 2 cores")
+    for column in ("faces", "people", "index s", "graph s", "plan s", "total s", "peak RSS", "BCubed P/R/F"):
         table.add_column(column, justify="right")
     for run in runs:
         table.add_row(
             f"{run['faces']:,}",
+            f"{run['people']:,}",
+            f"{run['index_seconds']:.1f}",
+            f"{run['graph_seconds']:.1f}",
+            f"{run['plan_seconds']:.1f}",
             f"{run['seconds']:.1f}",
             f"{run['peak_rss_mb']:.0f} MB",
-            f"{run['clusters']:,}",
-            f"{run['unassigned']:,}",
+            f"{run['bcubed_precision']:.3f}/{run['bcubed_recall']:.3f}/{run['bcubed_f']:.3f}",
         )
     console.print(table)
-    console.print(
-        f"find on a {latency['faces']:,}-face catalog: {latency['find_ms_median']:.1f} ms median "
-        f"({latency['photos_found']} photos)"
-    )
-    console.print(f"wrote {write_result('cluster_scale', {'jitter': JITTER, 'runs': runs, 'find': latency})}")
+    if loop:
+        console.print(
+            f"incremental loop, real catalog of {loop['faces']:,} faces: cluster --full {loop['full_seconds']:.1f} s; "
+            f"+{loop['new_faces']:,} faces, cluster ({loop['incremental_mode']}) {loop['incremental_seconds']:.1f} s "
+            f"= {loop['ratio']:.2f} of full; find {loop['find_ms_median']:.1f} ms; peak {loop['peak_rss_mb']:.0f} MB"
+        )
+    console.print(f"wrote {write_result('cluster_scale', {'runs': runs, 'incremental': loop})}")
     return 0
 
 

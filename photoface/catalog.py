@@ -97,7 +97,47 @@ def m002_scan_process(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE scans ADD COLUMN stop_reason TEXT")
 
 
-SCHEMA_VERSION = 2  # the number of registered migrations
+@migrations()
+def m003_people_at_scale(db: sqlite_utils.Database) -> None:
+    # The catalog's identity, so a face index file is never used with another catalog.
+    db.execute("CREATE TABLE catalog_info (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO catalog_info VALUES ('uid', lower(hex(randomblob(16))))")
+    db.execute("INSERT INTO catalog_info VALUES ('face_log_pruned_through', '0')")
+    # Every face added, removed or re-embedded, in order: the face index applies what changed
+    # since it was saved instead of being rebuilt (photoface/index.py).
+    db.execute("""
+        CREATE TABLE face_log (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            face_id INTEGER NOT NULL,
+            added INTEGER NOT NULL
+        )""")
+    db.execute(
+        "CREATE TRIGGER face_added AFTER INSERT ON faces BEGIN "
+        "INSERT INTO face_log (face_id, added) VALUES (new.id, 1); END"
+    )
+    db.execute(
+        "CREATE TRIGGER face_removed AFTER DELETE ON faces BEGIN "
+        "INSERT INTO face_log (face_id, added) VALUES (old.id, 0); END"
+    )
+    db.execute(
+        "CREATE TRIGGER face_reembedded AFTER UPDATE OF embedding ON faces BEGIN "
+        "INSERT INTO face_log (face_id, added) VALUES (new.id, 1); END"
+    )
+    # Faces the last `cluster` has seen; new ones (0) are what an incremental run looks at.
+    db.execute("ALTER TABLE faces ADD COLUMN clustered INTEGER NOT NULL DEFAULT 0")
+    db["faces"].create_index(["clustered"])
+    # "Not this person": a face taken from a person is never given back to them automatically.
+    db.execute("""
+        CREATE TABLE rejections (
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (face_id, person_id)
+        )""")
+    db["rejections"].create_index(["person_id"])
+
+
+SCHEMA_VERSION = 3  # the number of registered migrations
 
 
 def default_path() -> Path:
@@ -147,6 +187,18 @@ class PhotoRecord:
     mtime_ns: int
     hash: str | None
     status: str
+
+
+@dataclass(frozen=True)
+class ClusterInput:
+    """What clustering reads: the faces as arrays (``photoface.clustering.Faces`` fields), which
+    of them the last clustering has not seen, and the user's decisions about people."""
+
+    arrays: dict[str, np.ndarray]
+    new: np.ndarray
+    named: frozenset[int]
+    ignored: frozenset[int]
+    rejections: frozenset[tuple[int, int]]  # (face id, person id): "not this person"
 
 
 class FaceLike(Protocol):
@@ -300,12 +352,19 @@ class Catalog:
 
     # ------------------------------------------------------------------- faces
     def replace_faces(self, photo_id: int, faces: Sequence[FaceLike], model: str) -> list[int]:
-        """Store the faces of a (re-)analysed photo. A manual decision on an old face of the same
-        person (embedding cosine > 0.8) carries over to the new face, so editing a photo keeps names."""
-        old = self.db.query(
-            "SELECT embedding, person_id FROM faces WHERE photo_id = ? AND assigned = 'manual'", [photo_id]
-        )
-        manual = [(np.frombuffer(row["embedding"], np.float32), row["person_id"]) for row in old]
+        """Store the faces of a (re-)analysed photo. The user's decisions on an old face of the same
+        person (embedding cosine > 0.8), its manual assignment and its rejections, carry over to
+        the new face, so editing a photo keeps names and corrections."""
+        old = [
+            (np.frombuffer(row["embedding"], np.float32), row)
+            for row in self.db.query(
+                """SELECT faces.embedding, faces.person_id, faces.assigned,
+                          (SELECT group_concat(person_id) FROM rejections WHERE face_id = faces.id) AS rejected
+                   FROM faces WHERE photo_id = ?""",
+                [photo_id],
+            )
+        ]
+        old = [(embedding, row) for embedding, row in old if row["assigned"] == "manual" or row["rejected"]]
         self.db.execute("DELETE FROM faces WHERE photo_id = ?", [photo_id])
         ids = []
         for face in faces:
@@ -321,10 +380,13 @@ class Catalog:
                 "landmarks": np.asarray(face.landmarks, np.float32).tobytes(),
                 "embedding": np.asarray(face.embedding, np.float32).tobytes(),
             }
-            match = max(manual, key=lambda item: float(item[0] @ face.embedding), default=None)
-            if match is not None and float(match[0] @ face.embedding) > 0.8:
-                record |= {"person_id": match[1], "assigned": "manual"}
+            match = max(old, key=lambda item: float(item[0] @ face.embedding), default=None)
+            same = match is not None and float(match[0] @ face.embedding) > 0.8
+            if same and match[1]["assigned"] == "manual":
+                record |= {"person_id": match[1]["person_id"], "assigned": "manual"}
             ids.append(self.db["faces"].insert(record).last_pk)
+            for person in match[1]["rejected"].split(",") if same and match[1]["rejected"] else []:
+                self.reject([ids[-1]], int(person))
         return ids
 
     def faces(self, *, person: int | None = None, photo: str | None = None, embeddings: bool = False) -> list[dict]:
@@ -382,11 +444,11 @@ class Catalog:
         ]
 
     # ------------------------------------------------------------------ people
-    def cluster_input(self) -> tuple[dict[str, np.ndarray], set[int], set[int]]:
-        """Every face as arrays for clustering, plus the named and the ignored people."""
+    def cluster_input(self) -> ClusterInput:
+        """Every face of the catalogued photos as arrays for clustering, with the user's decisions."""
         rows = self.db.execute("""
             SELECT faces.id, faces.photo_id, faces.size, faces.embedding, faces.person_id, faces.assigned,
-                   people.ignored
+                   people.ignored, faces.clustered
             FROM faces JOIN photos ON photos.id = faces.photo_id
             LEFT JOIN people ON people.id = faces.person_id
             WHERE photos.status = 'ok' ORDER BY faces.id""").fetchall()
@@ -400,9 +462,60 @@ class Catalog:
             "persons": np.array([r[4] if r[4] is not None else -1 for r in rows], dtype=np.int64),
             "fixed": np.array([r[5] == "manual" or bool(r[6]) for r in rows], dtype=bool),
         }
-        named = {r[0] for r in self.db.execute("SELECT id FROM people WHERE name IS NOT NULL AND NOT ignored")}
-        ignored = {r[0] for r in self.db.execute("SELECT id FROM people WHERE ignored")}
-        return arrays, named, ignored
+        return ClusterInput(
+            arrays=arrays,
+            new=np.array([not r[7] for r in rows], dtype=bool),
+            named=frozenset(
+                r[0] for r in self.db.execute("SELECT id FROM people WHERE name IS NOT NULL AND NOT ignored")
+            ),
+            ignored=frozenset(r[0] for r in self.db.execute("SELECT id FROM people WHERE ignored")),
+            rejections=frozenset(self.db.execute("SELECT face_id, person_id FROM rejections").fetchall()),
+        )
+
+    def face_people(self, face_ids: Sequence[int]) -> dict[int, tuple[int, bool, bool]]:
+        """Face id -> (person id or -1, person named, person ignored), for faces of catalogued photos."""
+        result = {}
+        for start in range(0, len(face_ids), 500):
+            part = list(face_ids[start : start + 500])
+            rows = self.db.execute(
+                f"""SELECT faces.id, faces.person_id, people.name IS NOT NULL, people.ignored
+                    FROM faces JOIN photos ON photos.id = faces.photo_id
+                    LEFT JOIN people ON people.id = faces.person_id
+                    WHERE photos.status = 'ok' AND faces.id IN ({",".join("?" * len(part))})""",
+                part,
+            )
+            for face, person, named, ignored in rows:
+                result[face] = (person if person is not None else -1, bool(named), bool(ignored))
+        return result
+
+    def mark_clustered(self) -> None:
+        self.db.execute("UPDATE faces SET clustered = 1 WHERE clustered = 0")
+
+    def reject(self, face_ids: Sequence[int], person_id: int) -> None:
+        """Remember that these faces are not this person (a manual decision)."""
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO rejections (face_id, person_id, created_at) VALUES (?, ?, ?)",
+            [(face, person_id, now()) for face in face_ids],
+        )
+
+    def forget_rejections(self, face_ids: Sequence[int], person_id: int) -> None:
+        self.db.conn.executemany(
+            "DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [(face, person_id) for face in face_ids]
+        )
+
+    def rejected(self, face_ids: Sequence[int], person_id: int) -> list[int]:
+        """Those of ``face_ids`` that were rejected for the person."""
+        marks = ",".join("?" * len(face_ids))
+        rows = self.db.execute(
+            f"SELECT face_id FROM rejections WHERE person_id = ? AND face_id IN ({marks}) ORDER BY face_id",
+            [person_id, *face_ids],
+        )
+        return [row[0] for row in rows]
+
+    def unassign_faces(self, face_ids: Sequence[int]) -> None:
+        self.db.conn.executemany(
+            "UPDATE faces SET person_id = NULL, assigned = NULL WHERE id = ?", [(face,) for face in face_ids]
+        )
 
     def create_person(self, name: str | None = None) -> int:
         return self.db["people"].insert({"name": name, "created_at": now()}).last_pk
@@ -510,6 +623,64 @@ class Catalog:
             "schema_version": self.schema_version,
         }
 
+    # -------------------------------------------------------------- face index
+    def uid(self) -> str:
+        return self.db.execute("SELECT value FROM catalog_info WHERE key = 'uid'").fetchone()[0]
+
+    def face_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM faces").fetchone()[0]
+
+    def face_log_position(self) -> int:
+        return self.db.execute("SELECT coalesce(max(seq), 0) FROM face_log").fetchone()[0]
+
+    def face_log_pruned_through(self) -> int:
+        row = self.db.execute("SELECT value FROM catalog_info WHERE key = 'face_log_pruned_through'").fetchone()
+        return int(row[0])
+
+    def face_changes_since(self, seq: int) -> tuple[dict[int, bool], int]:
+        """Each face changed after log entry ``seq``: added (True: now in the catalog) or removed,
+        and the last entry read."""
+        changes: dict[int, bool] = {}
+        last = seq
+        for entry, face, added in self.db.execute(
+            "SELECT seq, face_id, added FROM face_log WHERE seq > ? ORDER BY seq", [seq]
+        ):
+            changes[face], last = bool(added), entry
+        return changes, last
+
+    def prune_face_log(self, seq: int) -> None:
+        """Forget log entries an up-to-date index holds; an index older than that is rebuilt."""
+        with self.transaction():
+            self.db.execute("DELETE FROM face_log WHERE seq <= ?", [seq])
+            self.db.execute(
+                "UPDATE catalog_info SET value = max(CAST(value AS INTEGER), ?) WHERE key = 'face_log_pruned_through'",
+                [seq],
+            )
+
+    def embeddings_in_chunks(
+        self, face_ids: Sequence[int] | None = None, chunk: int = 50_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, float32 embeddings) of every face, or of ``face_ids`` still in the catalog."""
+        if face_ids is None:
+            last = -1
+            while True:
+                rows = self.db.execute(
+                    "SELECT id, embedding FROM faces WHERE id > ? ORDER BY id LIMIT ?", [last, chunk]
+                ).fetchall()
+                if not rows:
+                    return
+                last = rows[-1][0]
+                yield _id_vectors(rows)
+        else:
+            ids = list(face_ids)
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                rows = self.db.execute(
+                    f"SELECT id, embedding FROM faces WHERE id IN ({','.join('?' * len(part))})", part
+                ).fetchall()
+                if rows:
+                    yield _id_vectors(rows)
+
     def last_scan(self) -> dict | None:
         return next(self.db.query("SELECT * FROM scans ORDER BY id DESC LIMIT 1"), None)
 
@@ -558,6 +729,11 @@ class Catalog:
     def finish_scan(self, scan_id: int, status: str, counts: dict[str, int], reason: str | None = None) -> None:
         with self.transaction():
             self.db["scans"].update(scan_id, {"finished_at": now(), "status": status, "stop_reason": reason, **counts})
+
+
+def _id_vectors(rows: list) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.array([row[0] for row in rows], dtype=np.int64)
+    return ids, np.frombuffer(b"".join(row[1] for row in rows), np.float32).reshape(len(rows), -1)
 
 
 PROCESS_GONE = "its process is gone (killed, crashed, or the machine stopped)"

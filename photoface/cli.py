@@ -411,16 +411,33 @@ def cluster(
             max=4,
         ),
     ] = ClusterSettings.distance,
+    sure_distance: Annotated[
+        float,
+        typer.Option(help="Within this mean squared distance a face is its cluster's, whatever else is near.", min=0),
+    ] = ClusterSettings.sure_distance,
+    margin: Annotated[
+        float,
+        typer.Option(
+            help="Beyond --sure-distance, a face must be nearer its cluster than this times its nearest outsider.",
+            min=0,
+        ),
+    ] = ClusterSettings.margin,
     min_face_size: Annotated[
         float, typer.Option(help="Faces smaller than this (pixels) are not clustered.", min=0)
     ] = ClusterSettings.min_face_size,
+    full: Annotated[
+        bool, typer.Option("--full", help="Cluster every face again, not only the new ones (decisions are kept).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Group the catalogued faces into people (HDBSCAN). Your decisions are kept.
+    """Group the catalogued faces into people. Your decisions are kept.
 
-    Named or confirmed faces, moved faces and ignored people never change; person ids and
-    names survive; two faces of one photo are never the same person automatically. Running
-    it twice in a row changes nothing.
+    By default only faces added since the last run are placed: they join the person their
+    nearest faces belong to, and new people form where they are dense enough (everything is
+    clustered again when most faces are new, or with --full). Named or confirmed faces, moved
+    faces and ignored people never change; a face taken from a person never goes back to
+    them; person ids and names survive; two faces of one photo are never the same person
+    automatically. Running it twice in a row changes nothing.
 
     Example: photoface cluster
     """
@@ -428,16 +445,25 @@ def cluster(
 
     if selection not in ("eom", "leaf"):
         raise fail(f"--selection {selection!r}: use eom or leaf")
-    settings = ClusterSettings(min_cluster_size, min_samples, selection, epsilon, distance, min_face_size)
+    settings = ClusterSettings(
+        min_cluster_size=min_cluster_size,
+        min_samples=min_samples,
+        selection_method=selection,
+        selection_epsilon=epsilon,
+        distance=distance,
+        sure_distance=sure_distance,
+        margin=margin,
+        min_face_size=min_face_size,
+    )
     with open_catalog() as catalog:
-        report = run_guarded(lambda: run_cluster(catalog, settings))
+        report = run_guarded(lambda: run_cluster(catalog, settings, full=full))
     if as_json:
         print_json(report.__dict__)
         return
     out.print(
-        f"{report.people} people ({report.new_people} new), {report.assigned} faces assigned, "
-        f"{report.unassigned} left unassigned ({report.too_small} too small to cluster); "
-        f"{report.changed} changed",
+        f"{report.mode}: {report.new_faces} new faces; {report.people} people ({report.new_people} new), "
+        f"{report.assigned} faces assigned, {report.unassigned} left unassigned ({report.too_small} too small "
+        f"to cluster); {report.changed} changed in {report.seconds:.1f} s",
         highlight=False,
     )
 
@@ -576,6 +602,123 @@ def move(
     from photoface.people import move_face
 
     out.print(f"face {face} is now person {_edit(move_face, face, person)}", highlight=False)
+
+
+FacesArg = Annotated[list[int], typer.Argument(help="Face ids ('photoface faces' lists them).", show_default=False)]
+
+
+@app.command()
+def unassign(faces: FacesArg) -> None:
+    """Take faces from their people; clustering never gives them back to those people.
+
+    Example: photoface unassign 4711 4712
+    """
+    from photoface.people import unassign as service_unassign
+
+    left = _edit(service_unassign, faces)
+    out.print(f"{len(set(faces))} faces unassigned (from {', '.join(map(str, left)) or 'nobody'})", highlight=False)
+
+
+@app.command()
+def split(
+    person: PersonArg,
+    faces: FacesArg,
+) -> None:
+    """Make a new person of some faces of PERSON (a look-alike merged in by mistake).
+
+    Example: photoface split 12 4711 4712 4713
+    """
+    from photoface.people import split as service_split
+
+    out.print(
+        f"faces {', '.join(map(str, faces))} are now person {_edit(service_split, person, faces)}", highlight=False
+    )
+
+
+@app.command()
+def confirm(
+    faces_and_person: Annotated[
+        list[str], typer.Argument(metavar="FACE... PERSON", help="Face ids, then the person.", show_default=False)
+    ],
+) -> None:
+    """Yes: these faces are this person (an answer to 'photoface suggest').
+
+    Example: photoface confirm 4711 4712 Alice
+    """
+    from photoface.people import confirm as service_confirm
+
+    faces, person = _faces_then_person(faces_and_person)
+    out.print(f"{len(set(faces))} faces confirmed as person {_edit(service_confirm, faces, person)}", highlight=False)
+
+
+@app.command()
+def reject(
+    faces_and_person: Annotated[
+        list[str], typer.Argument(metavar="FACE... PERSON", help="Face ids, then the person.", show_default=False)
+    ],
+) -> None:
+    """No: these faces are not this person; they are never given to them automatically.
+
+    Example: photoface reject 4711 Alice
+    """
+    from photoface.people import reject as service_reject
+
+    faces, person = _faces_then_person(faces_and_person)
+    out.print(f"{len(set(faces))} faces are not person {_edit(service_reject, faces, person)}", highlight=False)
+
+
+def _faces_then_person(values: list[str]) -> tuple[list[int], str]:
+    if len(values) < 2:
+        raise fail("give one or more face ids, then the person (id or name)")
+    *faces, person = values
+    bad = next((value for value in faces if not value.isdigit()), None)
+    if bad is not None:
+        raise fail(f"{bad!r} is not a face id: give face ids (numbers), then one person")
+    return [int(value) for value in faces], person
+
+
+@app.command()
+def suggest(
+    person: Annotated[str | None, typer.Argument(help="Only this person (id or name).", show_default=False)] = None,
+    limit: Annotated[int, typer.Option(help="At most this many of each kind.", min=1)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """The review queue: faces likely to be a named person but not yet theirs, likeliest
+    first, and people likely to be one. Answer with confirm, reject or merge.
+
+    Example: photoface suggest Alice --limit 10
+    """
+    from photoface.people import suggest as service_suggest
+
+    with open_catalog() as catalog:
+        faces, merges = run_guarded(lambda: service_suggest(catalog, person, limit=limit))
+    if as_json:
+        print_json({"faces": [vars(f) for f in faces], "merges": [vars(m) for m in merges]})
+        return
+    table = Table(title=f"{len(faces)} faces to review")
+    for column in ("face", "is this", "score", "photo", "answer"):
+        table.add_column(column)
+    for face in faces:
+        who = face.name or f"person {face.person}"
+        table.add_row(
+            str(face.face),
+            escape(who),
+            f"{face.score:.2f}",
+            escape(face.photo),
+            f"photoface confirm|reject {face.face} {face.person}",
+        )
+    out.print(table)
+    table = Table(title=f"{len(merges)} people likely to be one")
+    for column in ("person", "same as", "score", "answer"):
+        table.add_column(column)
+    for merge in merges:
+        table.add_row(
+            f"{merge.person} ({escape(merge.name or 'unnamed')}, {merge.faces} faces)",
+            f"{merge.other} ({escape(merge.other_name or 'unnamed')})",
+            f"{merge.score:.2f}",
+            f"photoface merge {merge.other} {merge.person}",
+        )
+    out.print(table)
 
 
 @app.command()

@@ -1,16 +1,22 @@
-"""Grouping faces into people: HDBSCAN plus the rules that keep the user's decisions.
+"""Grouping faces into people: density clustering on the neighbour graph, plus the rules
+that keep the user's decisions.
 
-Pure functions over arrays; ``photoface.people`` reads them from and writes them to the catalog.
+Pure functions over arrays; ``photoface.people`` reads them from and writes them to the
+catalog, and finds each face's nearest faces with the face index (``photoface.index``).
+Everything works on each face's ``K`` nearest faces, never on all pairs: time grows about
+linearly with the library, memory too.
 
 The rules, in order:
 
 1. Fixed faces never change: manual decisions (named/confirmed, moved) and the faces of
    ignored people.
 2. Faces smaller than ``min_face_size`` are stored but not clustered.
-3. HDBSCAN groups the eligible faces (fixed ones included, so clusters form around them).
-   HDBSCAN knows no absolute distance (two strangers who are each other's nearest
-   neighbours make a "cluster"), so an absolute, local rule refines it: a member stays when
-   its two nearest faces in the cluster are within ``distance`` on average (``refine``).
+3. HDBSCAN groups the eligible faces (fixed ones included, so clusters form around them), on
+   the graph of each face's nearest faces (mutual reachability, its minimum spanning tree,
+   HDBSCAN's condensed tree and excess-of-mass selection). HDBSCAN knows no absolute
+   distance (two strangers who are each other's nearest neighbours make a "cluster"), so an
+   absolute, local rule refines it: a member stays when its two nearest faces in the
+   cluster are within ``distance`` on average (``refine``).
    A cluster takes over the person holding most of its faces; if it holds confirmed faces
    of several people (look-alikes, siblings), each free face goes to the nearest of them;
    a cluster of nobody's faces becomes a new person; one led by an ignored person stays
@@ -19,6 +25,11 @@ The rules, in order:
    person's and within ``distance`` (``vote``).
 5. Two faces of one photo are never the same person automatically: the best match stays,
    the others are left unassigned (none at all where a face there is fixed to that person).
+6. A face the user took from a person (moved away, unassigned, rejected) is never given back
+   to that person automatically.
+
+``plan`` does all of it over every face (``cluster --full``); ``plan_new`` only places the
+faces added since the last run, leaving every earlier assignment as it is.
 
 Deterministic: the same faces and decisions give the same result, so clustering twice in a
 row changes nothing.
@@ -26,6 +37,7 @@ row changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +53,10 @@ class ClusterSettings:
     selection_epsilon: float = 0.0  # HDBSCAN's cluster_selection_epsilon (Euclidean on unit vectors)
     # The most a face's mean squared distance to its nearest faces of a person may be (0..4).
     distance: float = 1.0  # chosen on the default profile's int8 embeddings (README)
+    # Within this, a face is its cluster's whatever else is near; between it and ``distance``,
+    # it must also be nearer its cluster than ``margin`` times its nearest outsider (refine).
+    sure_distance: float = 0.65
+    margin: float = 0.8
     min_face_size: float = 20.0  # pixels, the box's shorter side
 
 
@@ -57,6 +73,15 @@ class Faces:
 
 
 @dataclass(frozen=True)
+class Decisions:
+    """What the user decided about people, beyond each face's fixed assignment."""
+
+    named: frozenset[int] = frozenset()  # people with a name
+    ignored: frozenset[int] = frozenset()  # strangers: keep their faces, take no new ones
+    rejected: frozenset[tuple[int, int]] = frozenset()  # (face position, person): "not this person"
+
+
+@dataclass(frozen=True)
 class Plan:
     """The outcome: each face's person; new people are numbered -2, -3, ... (``new_person(k)``)."""
 
@@ -70,88 +95,248 @@ def new_person(k: int) -> int:
     return -2 - k
 
 
-def hdbscan_labels(embeddings: np.ndarray, settings: ClusterSettings) -> np.ndarray:
-    """HDBSCAN cluster labels (-1 for noise) of unit embeddings, Euclidean."""
-    if len(embeddings) < max(2, settings.min_cluster_size):
-        return np.full(len(embeddings), -1)
-    import hdbscan  # imported here: it takes a second, and only clustering needs it
+@dataclass(frozen=True)
+class Neighbours:
+    """Each face's nearest other faces: positions into the face arrays (-1 where fewer) and
+    squared Euclidean distances of the unit vectors, nearest first; shape (N, K)."""
 
-    model = hdbscan.HDBSCAN(
+    positions: np.ndarray
+    squared: np.ndarray
+
+    def restricted(self, keep: np.ndarray) -> Neighbours:
+        """The graph among the faces at positions ``keep`` only, renumbered 0..len(keep)-1."""
+        index = np.full(len(self.positions), -1)
+        index[keep] = np.arange(len(keep))
+        positions = self.positions[keep]
+        mapped = np.where(positions >= 0, index[np.maximum(positions, 0)], -1)
+        squared = np.where(mapped >= 0, self.squared[keep], np.inf)
+        order = np.argsort(squared, axis=1, kind="stable")
+        return Neighbours(np.take_along_axis(mapped, order, 1), np.take_along_axis(squared, order, 1))
+
+
+K = 16  # neighbours per face in the graph
+
+
+def exact_neighbours(embeddings: np.ndarray, k: int = K) -> Neighbours:
+    """Brute-force neighbours of unit vectors among themselves (tests, small sets)."""
+    n = len(embeddings)
+    k = max(1, min(k, n - 1)) if n > 1 else 1
+    positions = np.full((n, k), -1)
+    squared = np.full((n, k), np.inf, np.float32)
+    for start in range(0, n, 1024):
+        block = np.clip(2 - 2 * embeddings[start : start + 1024] @ embeddings.T, 0, 4)
+        block[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf  # not itself
+        if n > 1:
+            nearest = np.argpartition(block, k - 1, axis=1)[:, :k]
+            order = np.argsort(np.take_along_axis(block, nearest, 1), axis=1, kind="stable")
+            positions[start : start + 1024] = np.take_along_axis(nearest, order, 1)
+            squared[start : start + 1024] = np.take_along_axis(block, positions[start : start + 1024], 1)
+    positions[~np.isfinite(squared)] = -1
+    return Neighbours(positions, squared)
+
+
+def hdbscan_labels(neighbours: Neighbours, settings: ClusterSettings, *, allow_single: bool = False) -> np.ndarray:
+    """HDBSCAN cluster labels (-1 for noise) from the neighbour graph.
+
+    ``allow_single``: the faces may all be one cluster (HDBSCAN never picks its root
+    otherwise): for the few leftovers of an incremental run, often one new person.
+
+    Mutual reachability on the graph's edges, its minimum spanning tree (scipy), then
+    HDBSCAN's own single-linkage labelling, condensed tree and cluster selection. Parts of
+    the graph that no edge joins are joined at the largest possible distance, so they become
+    separate branches of one tree instead of an error.
+    """
+    n = len(neighbours.positions)
+    if n < max(2, settings.min_cluster_size):
+        return np.full(n, -1)
+    # Imported here: they take a second. ``label`` and ``_tree_to_labels`` are the steps of
+    # hdbscan's own sparse path after its minimum spanning tree; that path itself refuses a
+    # graph in several parts and converts it to a slow list-of-lists matrix first.
+    from hdbscan._hdbscan_linkage import label
+    from hdbscan.hdbscan_ import _tree_to_labels
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+
+    distance = np.sqrt(neighbours.squared.astype(np.float64))
+    valid = neighbours.positions >= 0
+    core_column = min(settings.min_samples - 1, distance.shape[1]) - 1  # min_samples counts the face itself
+    core = distance[:, core_column] if core_column >= 0 else np.zeros(n)
+    core = np.where(np.isfinite(core), core, _FAR)
+    rows = np.repeat(np.arange(n), distance.shape[1])[valid.ravel()]
+    cols = neighbours.positions[valid]
+    reach = np.maximum(np.maximum(core[rows], core[cols]), distance[valid])
+    reach = np.maximum(reach, 1e-9)  # scipy drops zero weights: identical faces stay joined
+    low, high = np.minimum(rows, cols), np.maximum(rows, cols)
+    _, once = np.unique(low * n + high, return_index=True)  # an edge found from both ends counts once
+    graph = coo_matrix((reach[once], (low[once], high[once])), shape=(n, n)).tocsr()
+    tree = minimum_spanning_tree(graph).tocoo()
+    edges = [np.column_stack([tree.row, tree.col, tree.data])]
+    parts, part_of = connected_components(tree, directed=False)
+    if parts > 1:
+        roots = np.unique(part_of, return_index=True)[1]
+        edges.append(np.column_stack([roots[:-1], roots[1:], np.full(parts - 1, _FAR + 1)]))
+    edges = np.vstack(edges)
+    edges = edges[np.argsort(edges[:, 2], kind="stable")]
+    single_linkage = label(edges.astype(np.float64))
+    labels, *_ = _tree_to_labels(
+        None,
+        single_linkage,
         min_cluster_size=settings.min_cluster_size,
-        min_samples=settings.min_samples,
         cluster_selection_method=settings.selection_method,
         cluster_selection_epsilon=settings.selection_epsilon,
-        metric="euclidean",
-        core_dist_n_jobs=1,
+        allow_single_cluster=allow_single,
     )
-    return model.fit_predict(embeddings.astype(np.float64))
+    return labels
+
+
+_FAR = 2.0  # the largest Euclidean distance between unit vectors
 
 
 NEIGHBOURS = 2  # how many of a person's nearest faces decide whether a face is theirs
 
 
-def refine(embeddings: np.ndarray, labels: np.ndarray, distance: float) -> np.ndarray:
-    """HDBSCAN labels under an absolute, local rule: a member stays in its cluster when its
-    ``NEIGHBOURS`` nearest faces there are within ``distance`` (mean squared distance).
+def refine(neighbours: Neighbours, labels: np.ndarray, settings: ClusterSettings, embeddings: np.ndarray) -> np.ndarray:
+    """HDBSCAN labels under an absolute, local rule: a member stays in its cluster when the mean
+    squared distance to its ``NEIGHBOURS`` nearest fellow members is
 
-    Members that fail become noise: a stray look-alike, a pair of strangers. Local rather
-    than against the whole cluster, so a varied but real person (glasses, profile, age) is
-    not cut apart.
+    - within ``sure_distance``, or
+    - within ``distance`` and under ``margin`` times the distance to its nearest face outside
+      the cluster.
+
+    Members that fail become noise: a stray look-alike, a pair of strangers. The margin makes
+    the rule adapt to density: among five people with varied photos, outsiders are far and a
+    loose member stays; in a crowd of thousands, a member no nearer its cluster than a
+    stranger leaves. Local rather than against the whole cluster, so a varied but real person
+    (glasses, profile, age) is not cut apart. The nearest members come from the graph; a face
+    with fewer than two fellows among its neighbours is measured against its whole cluster.
     """
     labels = labels.copy()
-    for label in np.unique(labels[labels >= 0]):
-        members = np.flatnonzero(labels == label)
-        squared = 2 - 2 * embeddings[members] @ embeddings[members].T
-        np.fill_diagonal(squared, np.inf)
-        k = min(NEIGHBOURS, len(members) - 1)
-        keep = np.partition(squared, k - 1, axis=1)[:, :k].mean(axis=1) <= distance
-        labels[members[~keep]] = -1
-        if keep.sum() < 2:
-            labels[members] = -1
+    member = labels >= 0
+    present = neighbours.positions >= 0
+    fellow = present & (labels[np.maximum(neighbours.positions, 0)] == labels[:, None]) & member[:, None]
+    nearest = np.sort(np.where(fellow, neighbours.squared, np.inf), axis=1)[:, :NEIGHBOURS]
+    for face in np.flatnonzero(member & ~np.isfinite(nearest[:, -1])):
+        fellows = np.flatnonzero(labels == labels[face])
+        fellows = fellows[fellows != face]
+        row = np.sort(np.clip(2 - 2 * embeddings[fellows] @ embeddings[face], 0, 4))[:NEIGHBOURS]
+        nearest[face, : len(row)] = row
+    counts = np.isfinite(nearest).sum(axis=1)
+    inside = np.where(
+        counts > 0, np.where(np.isfinite(nearest), nearest, 0).sum(axis=1) / np.maximum(counts, 1), np.inf
+    )
+    outside = np.where(present & ~fellow, neighbours.squared, np.inf).min(axis=1)
+    keep = (inside <= settings.sure_distance) | ((inside <= settings.distance) & (inside <= settings.margin * outside))
+    labels[member & ~keep] = -1
+    kept, sizes = np.unique(labels[labels >= 0], return_counts=True)
+    labels[np.isin(labels, kept[sizes < 2])] = -1
     return labels
 
 
-def vote(queries: np.ndarray, references: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each query face: the label held by most of its ``NEIGHBOURS`` nearest reference faces
-    (-1 without a majority) and the mean squared distance to those neighbours."""
-    winners = np.full(len(queries), -1)
-    means = np.full(len(queries), np.inf)
-    k = min(NEIGHBOURS, len(references))
-    if not k:
-        return winners, means
-    for start in range(0, len(queries), 256):  # 256 x N distances at a time: bounded memory
-        squared = 2 - 2 * queries[start : start + 256] @ references.T
-        nearest = np.argpartition(squared, k - 1, axis=1)[:, :k]
-        means[start : start + 256] = np.take_along_axis(squared, nearest, axis=1).mean(axis=1)
-        for row, near in enumerate(labels[nearest]):
-            values, counts = np.unique(near, return_counts=True)
-            if counts.max() * 2 > k:
-                winners[start + row] = values[np.argmax(counts)]
-    return winners, means
+def vote(
+    neighbours_of: np.ndarray, squared: np.ndarray, labels: np.ndarray, allowed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each query face: the label held by most of its ``NEIGHBOURS`` nearest ``allowed``
+    faces (-1 without a majority) and the mean squared distance to those neighbours.
+
+    ``neighbours_of`` and ``squared`` are the queries' neighbour rows (positions into
+    ``labels``, nearest first); ``allowed`` marks the faces that may vote.
+    """
+    ok = (neighbours_of >= 0) & allowed[np.maximum(neighbours_of, 0)]
+    order = np.argsort(~ok, axis=1, kind="stable")[:, :NEIGHBOURS]  # the first allowed ones, in order
+    chosen = np.take_along_axis(neighbours_of, order, 1)
+    present = np.take_along_axis(ok, order, 1)
+    distances = np.where(present, np.take_along_axis(squared, order, 1), np.inf)
+    votes = np.where(present, labels[np.maximum(chosen, 0)], -1)
+    counts = present.sum(axis=1)
+    means = np.where(counts == NEIGHBOURS, distances.mean(axis=1), np.inf)
+    # With two voters a majority means both agree; with one voter there is no majority of two.
+    agree = (counts == NEIGHBOURS) & (votes == votes[:, :1]).all(axis=1) & (votes[:, 0] >= 0)
+    return np.where(agree, votes[:, 0], -1), means
 
 
-def plan(faces: Faces, named: set[int], ignored: set[int], settings: ClusterSettings) -> Plan:
-    """Who each face is after clustering, following the module's rules."""
+def plan(faces: Faces, neighbours: Neighbours, decisions: Decisions, settings: ClusterSettings) -> Plan:
+    """Who each face is after clustering every face, following the module's rules."""
     result = np.where(faces.fixed, faces.persons, NO_PERSON)
     eligible = np.flatnonzero((faces.sizes >= settings.min_face_size) | faces.fixed)
-    labels = refine(faces.embeddings[eligible], hdbscan_labels(faces.embeddings[eligible], settings), settings.distance)
+    graph = neighbours.restricted(eligible)
+    labels = refine(graph, hdbscan_labels(graph, settings), settings, faces.embeddings[eligible])
     means = _means(faces)
     new_count = 0
-    for label in np.unique(labels[labels >= 0]):
-        members = eligible[labels == label]
+    for members in _groups(labels, eligible):
         free = members[~faces.fixed[members]]
         owner = _owner(faces, members)
         if owner is None:
             result[free] = new_person(new_count)
             new_count += 1
-        elif owner in ignored:
+        elif owner in decisions.ignored:
             continue
         else:
             result[free] = _split_between_confirmed(faces, members, free, owner=owner, means=means)
     noise = eligible[(labels < 0) & ~faces.fixed[eligible]]
-    attached = _attach_to_named(faces, noise, result, named=named, distance=settings.distance)
+    voters = np.isin(result, sorted(decisions.named))
+    attached = _attach(noise, neighbours, result, voters=voters, distance=settings.distance)
+    _drop_rejected(result, faces, decisions.rejected)
     _one_face_per_person_per_photo(faces, result)
     return Plan(result, int(labels.max() + 1) if len(labels) else 0, attached)
+
+
+def plan_new(
+    faces: Faces, neighbours: Neighbours, new: np.ndarray, decisions: Decisions, settings: ClusterSettings
+) -> Plan:
+    """Place only the faces marked ``new``; every other face keeps its person.
+
+    A new face whose two nearest assigned faces are one person's, within the distance, joins
+    that person. The new faces left over, with the unassigned faces near them, are clustered
+    on their own graph: only clusters dense enough become new people.
+    """
+    result = faces.persons.copy()
+    result[new & ~faces.fixed] = NO_PERSON
+    eligible = (faces.sizes >= settings.min_face_size) | faces.fixed
+    queries = np.flatnonzero(new & eligible & ~faces.fixed)
+    voters = (result >= 0) & ~np.isin(result, sorted(decisions.ignored)) & ~new
+    attached = _attach(queries, neighbours, result, voters=voters, distance=settings.distance)
+    left = queries[result[queries] == NO_PERSON]
+    near = neighbours.positions[left]
+    near = near[near >= 0]
+    around = near[(result[near] == NO_PERSON) & eligible[near] & ~faces.fixed[near]]
+    candidates = np.union1d(left, around)
+    graph = neighbours.restricted(candidates)
+    labels = refine(graph, hdbscan_labels(graph, settings, allow_single=True), settings, faces.embeddings[candidates])
+    clusters = 0
+    for clusters, members in enumerate(_groups(labels, candidates), 1):
+        result[members] = new_person(clusters - 1)
+    _drop_rejected(result, faces, decisions.rejected)
+    _one_face_per_person_per_photo(faces, result, only=np.flatnonzero(new))
+    return Plan(result, clusters, attached)
+
+
+def _groups(labels: np.ndarray, positions: np.ndarray) -> Iterator[np.ndarray]:
+    """The positions of each cluster's members, in label order."""
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    starts = np.searchsorted(sorted_labels, np.unique(sorted_labels[sorted_labels >= 0]))
+    ends = np.r_[starts[1:], len(order)].astype(int) if len(starts) else starts
+    for start, end in zip(starts, ends, strict=True):
+        yield positions[order[start:end]]
+
+
+def _attach(
+    queries: np.ndarray, neighbours: Neighbours, result: np.ndarray, *, voters: np.ndarray, distance: float
+) -> int:
+    """Queries whose two nearest voting faces belong to one person, within ``distance``, join them."""
+    if not len(queries) or not voters.any():
+        return 0
+    winners, means = vote(neighbours.positions[queries], neighbours.squared[queries], result, voters)
+    close = (winners != -1) & (means <= distance)
+    result[queries[close]] = winners[close]
+    return int(close.sum())
+
+
+def _drop_rejected(result: np.ndarray, faces: Faces, rejected: frozenset[tuple[int, int]]) -> None:
+    """A face is never automatically given to a person the user took it from."""
+    for position, person in rejected:
+        if result[position] == person and not faces.fixed[position]:
+            result[position] = NO_PERSON
 
 
 def _means(faces: Faces) -> dict[int, np.ndarray]:
@@ -188,33 +373,39 @@ def _split_between_confirmed(
     return np.asarray(candidates)[nearest]
 
 
-def _attach_to_named(faces: Faces, noise: np.ndarray, result: np.ndarray, *, named: set[int], distance: float) -> int:
-    """Left-over faces whose nearest faces belong to one named person, within ``distance``, join them."""
-    references = np.flatnonzero(np.isin(result, sorted(named)))
-    if not len(noise) or not len(references):
-        return 0
-    winners, means = vote(faces.embeddings[noise], faces.embeddings[references], result[references])
-    close = (winners != -1) & (means <= distance)
-    result[noise[close]] = winners[close]
-    return int(close.sum())
-
-
-def _one_face_per_person_per_photo(faces: Faces, result: np.ndarray) -> None:
-    """Leave unassigned every automatic face that shares its photo with a better face of the same person."""
+def _one_face_per_person_per_photo(faces: Faces, result: np.ndarray, only: np.ndarray | None = None) -> None:
+    """Leave unassigned every automatic face that shares its photo with a better face of the same
+    person. ``only``: just the photos of these faces are looked at (an incremental run)."""
     assigned = np.flatnonzero(result != NO_PERSON)
+    if only is not None:
+        assigned = assigned[np.isin(faces.photos[assigned], faces.photos[only])]
     order = np.lexsort((result[assigned], faces.photos[assigned]))
     assigned = assigned[order]
+    if not len(assigned):
+        return
     keys = np.stack([faces.photos[assigned], result[assigned]], axis=1)
     starts = np.flatnonzero(np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)])
-    for group in np.split(assigned, starts[1:]):
-        if len(group) < 2:
-            continue
+    groups = [group for group in np.split(assigned, starts[1:]) if len(group) > 1]
+    if not groups:
+        return
+    totals, counts = _person_sums(faces, result)
+    for group in groups:
         if faces.fixed[group].any():
             result[group[~faces.fixed[group]]] = NO_PERSON
             continue
-        others = (result == result[group[0]]) & (faces.photos != faces.photos[group[0]])
-        if others.any():  # the face most like the person's faces in other photos
-            best = group[np.argmax(faces.embeddings[group] @ faces.embeddings[others].mean(axis=0))]
+        person = result[group[0]]
+        others = totals[person] - faces.embeddings[group].sum(axis=0)
+        if counts[person] > len(group):  # the face most like the person's faces in other photos
+            best = group[np.argmax(faces.embeddings[group] @ others)]
         else:  # nothing to compare with: the larger face
             best = group[np.argmax(faces.sizes[group])]
         result[group[group != best]] = NO_PERSON
+
+
+def _person_sums(faces: Faces, result: np.ndarray) -> tuple[dict[int, np.ndarray], dict[int, int]]:
+    """Sum of embeddings and count of faces per assigned person."""
+    assigned = np.flatnonzero(result != NO_PERSON)
+    people, inverse, counts = np.unique(result[assigned], return_inverse=True, return_counts=True)
+    sums = np.zeros((len(people), faces.embeddings.shape[1]), np.float64)
+    np.add.at(sums, inverse, faces.embeddings[assigned])
+    return dict(zip(people.tolist(), sums, strict=True)), dict(zip(people.tolist(), counts.tolist(), strict=True))

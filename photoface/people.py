@@ -8,6 +8,7 @@ said who they are, so re-clustering never takes them away.
 from __future__ import annotations
 
 import difflib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from photoface.catalog import Catalog
-from photoface.clustering import NO_PERSON, ClusterSettings, Faces, plan, vote
+from photoface.catalog import Catalog, ClusterInput
+from photoface.clustering import (
+    NO_PERSON,
+    ClusterSettings,
+    Decisions,
+    Faces,
+    K,
+    Neighbours,
+    plan,
+    plan_new,
+    vote,
+)
 from photoface.errors import PhotofaceError
+from photoface.index import NO_FACE, FaceIndex
 
 if TYPE_CHECKING:  # the engine (onnxruntime) loads only for identify and find --like
     from photoface.engine import FaceEngine
@@ -42,21 +54,47 @@ class NameInUse(PhotofaceError):  # noqa: N818
 class ClusterReport:
     people: int  # people holding faces after clustering
     new_people: int
-    clusters: int  # clusters HDBSCAN found
+    clusters: int  # clusters found (among the new faces only, in an incremental run)
     assigned: int  # faces with a person
     unassigned: int
     changed: int  # faces whose person changed in this run
-    attached: int  # faces joined to a named person by distance
+    attached: int  # faces joined to a person by their nearest faces
     too_small: int  # faces below the quality size, not clustered
+    mode: str  # "full", "incremental" or "up to date"
+    new_faces: int  # faces no clustering had seen before this run
+    seconds: float
 
 
-def cluster(catalog: Catalog, settings: ClusterSettings | None = None) -> ClusterReport:
-    """Cluster every face and store the assignments in one transaction."""
+# An incremental run places the new faces only; with more new faces than this share of the
+# library (a first scan, a big import) everything is clustered again.
+INCREMENTAL_SHARE = 0.2
+
+
+def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: bool = False) -> ClusterReport:
+    """Cluster the faces and store the assignments in one transaction.
+
+    By default only the faces added since the last run are placed (``plan_new``); ``full``
+    clusters every face again (``plan``). Either way every manual decision is kept.
+    """
+    started = time.perf_counter()
     settings = settings or ClusterSettings()
-    arrays, named, ignored = catalog.cluster_input()
-    faces = Faces(**arrays)
-    outcome = plan(faces, named, ignored, settings)
-    persons = outcome.persons.copy()
+    data = catalog.cluster_input()
+    faces = Faces(**data.arrays)
+    new_count = int(data.new.sum())
+    mode = "full" if full or new_count > INCREMENTAL_SHARE * len(faces.ids) else "incremental"
+    if mode == "incremental" and not new_count:
+        mode = "up to date"
+    decisions = _decisions(data, faces)
+    if mode == "up to date":
+        outcome_persons, clusters, attached = faces.persons.copy(), 0, 0
+    else:
+        index = FaceIndex.open(catalog)
+        if mode == "full":
+            outcome = plan(faces, face_graph(index, faces), decisions, settings)
+        else:
+            outcome = plan_new(faces, _graph_around_new(index, faces, data.new), data.new, decisions, settings)
+        outcome_persons, clusters, attached = outcome.persons, outcome.clusters, outcome.noise_attached
+    persons = outcome_persons.copy()
     with catalog.transaction():
         placeholders = sorted({int(p) for p in persons if p < NO_PERSON}, reverse=True)
         for placeholder in placeholders:  # -2, -3, ...: numbered in the order clusters were found
@@ -70,17 +108,65 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None) -> Cluste
             ]
         )
         catalog.delete_empty_unnamed_people()
+        catalog.mark_clustered()
     assigned = int((persons != NO_PERSON).sum())
     return ClusterReport(
         people=len({int(p) for p in persons if p != NO_PERSON}),
         new_people=len(placeholders),
-        clusters=outcome.clusters,
+        clusters=clusters,
         assigned=assigned,
         unassigned=len(persons) - assigned,
         changed=int(changed.sum()),
-        attached=outcome.noise_attached,
+        attached=attached,
         too_small=int(((faces.sizes < settings.min_face_size) & free).sum()),
+        mode=mode,
+        new_faces=new_count,
+        seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _decisions(data: ClusterInput, faces: Faces) -> Decisions:
+    position = {int(face): i for i, face in enumerate(faces.ids)}
+    rejected = frozenset((position[face], person) for face, person in data.rejections if face in position)
+    return Decisions(named=data.named, ignored=data.ignored, rejected=rejected)
+
+
+def face_graph(index: FaceIndex, faces: Faces, rows: np.ndarray | None = None, chunk: int = 20_000) -> Neighbours:
+    """Each face's ``K`` nearest other faces among ``faces``, from the index; only the faces at
+    ``rows`` get their neighbours (the others' rows stay empty) when given."""
+    n = len(faces.ids)
+    positions = np.full((n, K), -1)
+    squared = np.full((n, K), np.inf, np.float32)
+    targets = np.arange(n) if rows is None else np.asarray(rows)
+    for start in range(0, len(targets), chunk):
+        part = targets[start : start + chunk]
+        keys, distances = index.search(faces.embeddings[part], K + 1)
+        found = np.searchsorted(faces.ids, keys)
+        known = (keys != NO_FACE) & (found < n)
+        known &= faces.ids[np.minimum(found, n - 1)] == keys
+        known &= found != part[:, None]  # not the face itself
+        order = np.argsort(~known, axis=1, kind="stable")[:, :K]
+        keep = np.take_along_axis(known, order, 1)
+        width = order.shape[1]
+        positions[part, :width] = np.where(keep, np.take_along_axis(found, order, 1), -1)
+        squared[part, :width] = np.where(keep, np.take_along_axis(distances, order, 1), np.inf)
+    return Neighbours(positions, squared)
+
+
+def _graph_around_new(index: FaceIndex, faces: Faces, new: np.ndarray) -> Neighbours:
+    """Graph rows for the new faces, and for the unassigned faces among their neighbours (which
+    may form new people with them)."""
+    rows = np.flatnonzero(new)
+    graph = face_graph(index, faces, rows)
+    near = graph.positions[rows]
+    near = np.unique(near[near >= 0])
+    around = near[(faces.persons[near] == NO_PERSON) & ~new[near]]
+    if not len(around):
+        return graph
+    extra = face_graph(index, faces, around)
+    positions, squared = graph.positions.copy(), graph.squared.copy()
+    positions[around], squared[around] = extra.positions[around], extra.squared[around]
+    return Neighbours(positions, squared)
 
 
 def resolve(catalog: Catalog, ref: str | int) -> dict:
@@ -160,14 +246,90 @@ def _merge_into(catalog: Catalog, target: int, sources: list[int]) -> None:
 
 
 def move_face(catalog: Catalog, face_id: int, target: str) -> int:
-    """Put one face on another person (``"new"``: a new unnamed person). Returns that person."""
+    """Put one face on another person (``"new"``: a new unnamed person). Returns that person.
+
+    The person it is taken from never gets it back automatically."""
     with catalog.transaction():
-        if not catalog.face_rows([face_id]):
-            raise PhotofaceError(f"no face {face_id}: 'photoface faces' lists them")
+        (face,) = _face_rows(catalog, [face_id])
         person = catalog.create_person() if target.strip().lower() == "new" else resolve(catalog, target)["id"]
+        if face["person_id"] is not None and face["person_id"] != person:
+            catalog.reject([face_id], face["person_id"])
+        catalog.forget_rejections([face_id], person)  # moving it here is the user's word
         catalog.assign_faces([face_id], person)
         catalog.delete_empty_unnamed_people()
         return person
+
+
+def unassign(catalog: Catalog, face_ids: Sequence[int]) -> list[int]:
+    """Take faces from their people: they stay nobody's until clustering places them, never
+    with the person they were taken from. Returns the people they left."""
+    with catalog.transaction():
+        faces = _face_rows(catalog, face_ids)
+        for face in faces:
+            if face["person_id"] is not None:
+                catalog.reject([face["id"]], face["person_id"])
+        catalog.unassign_faces([face["id"] for face in faces])
+        catalog.delete_empty_unnamed_people()
+        return sorted({face["person_id"] for face in faces if face["person_id"] is not None})
+
+
+def split(catalog: Catalog, ref: str | int, face_ids: Sequence[int]) -> int:
+    """Make a new person of some of a person's faces (a look-alike merged in). Returns the new
+    person; clustering never puts those faces back with the old one."""
+    with catalog.transaction():
+        person = resolve(catalog, ref)
+        faces = _face_rows(catalog, face_ids)
+        strangers = [face for face in faces if face["person_id"] != person["id"]]
+        if strangers:
+            face = strangers[0]
+            owner = f"person {face['person_id']}'s" if face["person_id"] is not None else "nobody's"
+            raise PhotofaceError(
+                f"face {face['id']} is {owner}, not person {person['id']}'s: split takes faces of one person"
+            )
+        new_person = catalog.create_person()
+        catalog.reject([face["id"] for face in faces], person["id"])
+        catalog.assign_faces([face["id"] for face in faces], new_person)
+        return new_person
+
+
+def confirm(catalog: Catalog, face_ids: Sequence[int], ref: str | int) -> int:
+    """Yes, these faces are this person: assigned for good. Returns the person."""
+    with catalog.transaction():
+        person = resolve(catalog, ref)
+        faces = _face_rows(catalog, face_ids)
+        rejected = catalog.rejected([face["id"] for face in faces], person["id"])
+        if rejected:
+            raise PhotofaceError(
+                f"face {rejected[0]} was rejected for person {person['id']}: to change your mind, "
+                f"'photoface move {rejected[0]} {person['id']}'"
+            )
+        catalog.assign_faces([face["id"] for face in faces], person["id"])
+        catalog.delete_empty_unnamed_people()
+        return person["id"]
+
+
+def reject(catalog: Catalog, face_ids: Sequence[int], ref: str | int) -> int:
+    """No, these faces are not this person: taken from them if theirs, and never given to them
+    automatically. Returns the person."""
+    with catalog.transaction():
+        person = resolve(catalog, ref)
+        faces = _face_rows(catalog, face_ids)
+        catalog.reject([face["id"] for face in faces], person["id"])
+        catalog.unassign_faces([face["id"] for face in faces if face["person_id"] == person["id"]])
+        catalog.delete_empty_unnamed_people()
+        return person["id"]
+
+
+def _face_rows(catalog: Catalog, face_ids: Sequence[int]) -> list[dict]:
+    """The catalog rows of these faces; an unknown id is an error naming it."""
+    if not face_ids:
+        raise PhotofaceError("name at least one face id ('photoface faces' lists them)")
+    ids = sorted(set(face_ids))
+    rows = catalog.face_rows(ids)
+    missing = sorted(set(ids) - {row["id"] for row in rows})
+    if missing:
+        raise PhotofaceError(f"no face {missing[0]}: 'photoface faces' lists them")
+    return rows
 
 
 def ignore(catalog: Catalog, ref: str | int) -> int:
@@ -188,17 +350,171 @@ def match_people(
     catalog: Catalog, embeddings: np.ndarray, *, named_only: bool, distance: float = ClusterSettings.distance
 ) -> list[tuple[dict | None, float]]:
     """For each embedding: the person its nearest catalogued faces belong to (None when they
-    disagree or are farther than ``distance``) and the mean squared distance to them."""
-    arrays, named, ignored = catalog.cluster_input()
-    persons = arrays["persons"]
-    candidates = np.flatnonzero(
-        np.isin(persons, sorted(named)) if named_only else (persons >= 0) & ~np.isin(persons, sorted(ignored))
-    )
-    winners, means = vote(embeddings, arrays["embeddings"][candidates], persons[candidates])
+    disagree or are farther than ``distance``) and the mean squared distance to them.
+
+    The nearest faces come from the face index; only faces of people (named ones with
+    ``named_only``, never ignored ones) vote.
+    """
+    embeddings = np.asarray(embeddings, np.float32).reshape(-1, 128)
+    if not len(embeddings):
+        return []
+    keys, squared = FaceIndex.open(catalog).search(embeddings, 4 * K)
+    owners = catalog.face_people([int(k) for k in np.unique(keys) if k != NO_FACE])
+    people = np.array([owners.get(int(k), (NO_PERSON, False, False))[0] for k in keys.ravel()]).reshape(keys.shape)
+    allowed = np.array(
+        [
+            k in owners and owners[k][0] != NO_PERSON and not owners[k][2] and (owners[k][1] or not named_only)
+            for k in map(int, keys.ravel())
+        ]
+    ).reshape(keys.shape)
+    columns = np.arange(keys.size).reshape(keys.shape)  # vote() reads labels and allowed by position
+    winners, means = vote(columns, squared, people.ravel(), allowed.ravel())
     return [
         (catalog.person(int(w)) if w != -1 and m <= distance else None, float(m))
         for w, m in zip(winners, means, strict=True)
     ]
+
+
+@dataclass(frozen=True)
+class FaceSuggestion:
+    """Is this face that person? The review queue's question, with how likely it is."""
+
+    face: int
+    person: int
+    name: str | None
+    score: float  # 0..1: the cosine similarity to the person's two nearest faces, clipped
+    distance: float  # mean squared distance to those faces
+    photo: str
+    current: int | None  # the person the face has now (automatically), if any
+
+
+@dataclass(frozen=True)
+class MergeSuggestion:
+    """Are these two people one? At least one of them has no name."""
+
+    person: int
+    name: str | None
+    other: int
+    other_name: str | None
+    score: float  # 0..1: the cosine similarity of their mean faces, clipped
+    distance: float  # mean squared distance from each face of ``person`` to the nearest of ``other``
+    faces: int  # faces of ``person``
+
+
+SUGGESTION_SEARCH = 1000  # a person's faces (largest first) whose neighbours are candidates
+
+
+def suggest(
+    catalog: Catalog, ref: str | int | None = None, *, limit: int = 20, distance: float = ClusterSettings.distance
+) -> tuple[list[FaceSuggestion], list[MergeSuggestion]]:
+    """The review queue: faces most likely to be a named person (or ``ref``) but not yet theirs,
+    nearest first, and pairs of people likely to be one (at least one unnamed).
+
+    A face rejected for a person, a face the user placed by hand, and faces too small to
+    cluster are never suggested; each face is suggested for its likeliest person only.
+    """
+    data = catalog.cluster_input()
+    faces = Faces(**data.arrays)
+    people = [resolve(catalog, ref)["id"]] if ref is not None else sorted(data.named)
+    index = FaceIndex.open(catalog)
+    best: dict[int, tuple[float, int]] = {}
+    for person in people:
+        for position, mean in _candidates(index, faces, data, person, distance):
+            if position not in best or mean < best[position][0]:
+                best[position] = (mean, person)
+    ranked = sorted(best.items(), key=lambda item: (item[1][0], item[0]))[:limit]
+    face_suggestions = [_face_suggestion(catalog, faces, position, person, mean) for position, (mean, person) in ranked]
+    merges = (
+        []
+        if ref is not None and catalog.person(people[0])["name"]
+        else _merge_suggestions(catalog, faces, data, distance)
+    )
+    if ref is not None:
+        merges = [m for m in merges if people[0] in (m.person, m.other)]
+    return face_suggestions, merges[:limit]
+
+
+def _candidates(
+    index: FaceIndex, faces: Faces, data: ClusterInput, person: int, distance: float
+) -> list[tuple[int, float]]:
+    """(position, mean squared distance to the person's two nearest faces) of likely faces."""
+    mine = np.flatnonzero(faces.persons == person)
+    if len(mine) < 1:
+        return []
+    searched = mine[np.argsort(-faces.sizes[mine], kind="stable")[:SUGGESTION_SEARCH]]
+    graph = face_graph(index, faces, searched)
+    near = np.unique(graph.positions[searched])
+    rejected = {face for face, rejected_person in data.rejections if rejected_person == person}
+    near = near[
+        (near >= 0)
+        & (faces.persons[near] != person)
+        & ~faces.fixed[near]
+        & (faces.sizes[near] >= ClusterSettings.min_face_size)
+        & ~np.isin(faces.ids[near], sorted(rejected))
+    ]
+    result = []
+    for start in range(0, len(near), 2048):
+        block = near[start : start + 2048]
+        squared = np.clip(2 - 2 * faces.embeddings[block] @ faces.embeddings[mine].T, 0, 4)
+        k = min(2, len(mine))
+        means = np.partition(squared, k - 1, axis=1)[:, :k].mean(axis=1)
+        result += [(int(p), float(m)) for p, m in zip(block, means, strict=True) if m <= distance]
+    return result
+
+
+def _face_suggestion(catalog: Catalog, faces: Faces, position: int, person: int, mean: float) -> FaceSuggestion:
+    (row,) = catalog.face_rows([int(faces.ids[position])])
+    return FaceSuggestion(
+        face=int(faces.ids[position]),
+        person=person,
+        name=catalog.person(person)["name"],
+        score=round(float(np.clip(1 - mean / 2, 0, 1)), 4),
+        distance=round(mean, 4),
+        photo=row["path"],
+        current=int(faces.persons[position]) if faces.persons[position] != NO_PERSON else None,
+    )
+
+
+def _merge_suggestions(catalog: Catalog, faces: Faces, data: ClusterInput, distance: float) -> list[MergeSuggestion]:
+    """Pairs of people whose faces lie close, at least one unnamed, nearest first."""
+    held = faces.persons >= 0
+    people, inverse = np.unique(faces.persons[held], return_inverse=True)
+    keep = ~np.isin(people, sorted(data.ignored))
+    if keep.sum() < 2:
+        return []
+    centres = np.zeros((len(people), faces.embeddings.shape[1]))
+    np.add.at(centres, inverse, faces.embeddings[held])
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-9)
+    rejected = {(face, person) for face, person in data.rejections}
+    suggestions = []
+    for row in np.flatnonzero(keep & ~np.isin(people, sorted(data.named))):
+        similarity = centres @ centres[row]
+        similarity[row] = -np.inf
+        similarity[~keep] = -np.inf
+        other = int(np.argmax(similarity))
+        mine = np.flatnonzero(faces.persons == people[row])
+        theirs = np.flatnonzero(faces.persons == people[other])
+        if all((int(faces.ids[face]), int(people[other])) in rejected for face in mine):
+            continue  # the user said these faces are not that person
+        squared = np.clip(2 - 2 * faces.embeddings[mine] @ faces.embeddings[theirs].T, 0, 4)
+        mean = float(squared.min(axis=1).mean())
+        if mean <= distance:
+            suggestions.append((mean, int(people[row]), int(people[other]), float(similarity[other]), len(mine)))
+    suggestions.sort()
+    result = []
+    for mean, person, other, similarity, count in suggestions:
+        result.append(
+            MergeSuggestion(
+                person=person,
+                name=catalog.person(person)["name"],
+                other=other,
+                other_name=catalog.person(other)["name"],
+                score=round(float(np.clip(similarity, 0, 1)), 4),
+                distance=round(mean, 4),
+                faces=count,
+            )
+        )
+    return result
 
 
 def identify(catalog: Catalog, engine: FaceEngine, photo: Path) -> list[dict]:

@@ -1,0 +1,216 @@
+"""People at scale on real photos: incremental clustering, final corrections, the face index,
+and the review queue (suggest / confirm / reject), through the real CLI on fivecelebs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from photoface.catalog import Catalog
+from photoface.cli import EXIT_ERROR, app
+from photoface.index import FaceIndex
+from tests.test_people import _folder, _majority_folders
+
+runner = CliRunner()
+VAL_PEOPLE = ("Ben Affleck", "Elton John", "Madonna")
+
+
+def _run(db: Path, *args: str) -> str:
+    result = runner.invoke(app, ["--db", str(db), *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _json(db: Path, *args: str):
+    return json.loads(_run(db, *args, "--json"))
+
+
+def _assignments(db: Path) -> dict[int, int | None]:
+    return {face["id"]: face["person"] for face in _json(db, "faces")}
+
+
+@pytest.fixture
+def named_library(fivecelebs, tmp_path) -> tuple[Path, Path]:
+    """fivecelebs' training photos scanned, clustered and named after their folders."""
+    shutil.copytree(fivecelebs / "train", tmp_path / "library" / "train")
+    db = tmp_path / "c.db"
+    _run(db, "scan", str(tmp_path / "library"))
+    assert _json(db, "cluster")["mode"] == "full"
+    for person, folder in _majority_folders(db).items():
+        _run(db, "name", str(person), folder, "--yes")
+    return tmp_path / "library", db
+
+
+def _add_val_photos(fivecelebs: Path, library: Path) -> None:
+    for name in VAL_PEOPLE:
+        shutil.copytree(fivecelebs / "val" / name, library / "val" / name)
+
+
+def test_new_photos_of_named_people_get_their_names(named_library, fivecelebs):
+    library, db = named_library
+    before = _assignments(db)
+    _add_val_photos(fivecelebs, library)
+    _run(db, "scan", str(library))
+    report = _json(db, "cluster")
+    assert report["mode"] == "incremental" and report["new_faces"] >= 15
+    after = _assignments(db)
+    assert all(after[face] == person for face, person in before.items()), "old assignments stay"
+    names = {p["id"]: p["name"] for p in _json(db, "people")}
+    val_faces = [f for f in _json(db, "faces") if "/val/" in f["photo"]]
+    named_right = [f for f in val_faces if names.get(f["person"]) == _folder(f["photo"])]
+    assert len(named_right) >= 0.9 * len(val_faces)
+    assert all(f["person"] is None or names.get(f["person"]) == _folder(f["photo"]) for f in val_faces)
+    assert _json(db, "cluster")["mode"] == "up to date"
+
+
+def test_corrections_survive_cluster_and_cluster_full(named_library):
+    _library, db = named_library
+    people = {p["name"]: p["id"] for p in _json(db, "people")}
+    madonna = [f["id"] for f in _json(db, "faces", "--person", str(people["Madonna"]))]
+    elton = people["Elton John"]
+    moved, unassigned, rejected, *rest = madonna
+    split_off = rest[:2]
+    _run(db, "move", str(moved), str(elton))
+    _run(db, "unassign", str(unassigned))
+    _run(db, "reject", str(rejected), "Madonna")
+    new_person = int(_run(db, "split", "Madonna", *map(str, split_off)).split()[-1])
+    # Clustering is told these faces are everybody's again, as after a fresh import: the
+    # decisions still hold.
+    with Catalog.open(db) as catalog, catalog.transaction():
+        catalog.db.execute("UPDATE faces SET clustered = 0")
+    for args in (["cluster"], ["cluster", "--full"], ["cluster", "--full"]):
+        _run(db, *args)
+        after = _assignments(db)
+        assert after[moved] == elton
+        assert after[unassigned] != people["Madonna"]
+        assert after[rejected] != people["Madonna"]
+        assert [after[face] for face in split_off] == [new_person] * 2
+
+
+def test_damaged_or_deleted_index_is_rebuilt_with_the_same_people(named_library):
+    _library, db = named_library
+    _run(db, "cluster", "--full")
+    expected = _assignments(db)
+    with Catalog.open(db) as catalog:
+        index_file, meta_file = FaceIndex.paths(catalog)
+    index_file.write_bytes(b"\0garbage" * 100)
+    _run(db, "cluster", "--full")
+    assert _assignments(db) == expected
+    with Catalog.open(db) as catalog:
+        assert len(FaceIndex.open(catalog)) == catalog.face_count()
+    index_file.unlink()
+    meta_file.unlink()
+    _run(db, "cluster", "--full")
+    assert _assignments(db) == expected
+    meta_file.write_text(json.dumps({"format": 1, "catalog": "another", "seq": 0, "faces": 0}))
+    _run(db, "cluster", "--full")
+    assert _assignments(db) == expected
+
+
+def test_index_follows_scans_that_add_and_remove_faces(named_library, fivecelebs):
+    library, db = named_library
+    with Catalog.open(db) as catalog:
+        FaceIndex.open(catalog)
+    _add_val_photos(fivecelebs, library)
+    _run(db, "scan", str(library))
+    shutil.rmtree(library / "train" / "Mindy Kaling")
+    _run(db, "scan", str(library))
+    with Catalog.open(db) as catalog:
+        index = FaceIndex.open(catalog)
+        assert len(index) == catalog.face_count()
+        ids, vectors = next(catalog.embeddings_in_chunks())
+        keys, squared = index.search(vectors[:5], 1)
+        assert list(keys[:, 0]) == list(ids[:5]) and squared.max() < 1e-3
+
+
+def test_suggest_ranks_true_faces_of_a_person_first(named_library, fivecelebs):
+    library, db = named_library
+    _add_val_photos(fivecelebs, library)
+    _run(db, "scan", str(library))  # not clustered: the new faces are nobody's yet
+    queue = _json(db, "suggest", "Madonna", "--limit", "50")
+    folders = [_folder(s["photo"]) for s in queue["faces"]]
+    assert folders and folders[0] == "Madonna"
+    first_stranger = next((i for i, folder in enumerate(folders) if folder != "Madonna"), len(folders))
+    assert first_stranger >= 4, folders  # the true new faces come before any other face
+    scores = [s["score"] for s in queue["faces"]]
+    assert scores == sorted(scores, reverse=True)
+    face = queue["faces"][0]["face"]
+    _run(db, "confirm", str(face), "Madonna")
+    assert _assignments(db)[face] == queue["faces"][0]["person"]
+    assert face not in {s["face"] for s in _json(db, "suggest", "Madonna", "--limit", "50")["faces"]}
+    other = queue["faces"][1]["face"]
+    _run(db, "reject", str(other), "Madonna")
+    assert other not in {s["face"] for s in _json(db, "suggest", "Madonna", "--limit", "50")["faces"]}
+
+
+def test_suggest_proposes_merging_a_person_clustering_split(named_library):
+    _library, db = named_library
+    people = {p["name"]: p["id"] for p in _json(db, "people")}
+    madonna = [f["id"] for f in _json(db, "faces", "--person", str(people["Madonna"]))]
+    with Catalog.open(db) as catalog, catalog.transaction():  # as clustering does when it splits someone
+        half = catalog.create_person()
+        catalog.set_auto_assignments([(face, half) for face in madonna[: len(madonna) // 2]])
+    merges = _json(db, "suggest")["merges"]
+    assert merges and (merges[0]["person"], merges[0]["other"]) == (half, people["Madonna"])
+    _run(db, "reject", *map(str, madonna[: len(madonna) // 2]), "Madonna")  # "not the same person"
+    assert all(m["person"] != half or m["other"] != people["Madonna"] for m in _json(db, "suggest")["merges"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["unassign", "999999"], "no face 999999: 'photoface faces' lists them"),
+        (["split", "Madonna", "999999"], "no face 999999"),
+        (["confirm", "1", "Nobody Atall"], "no person named 'Nobody Atall'"),
+        (["reject", "1", "4242"], "no person 4242"),
+        (["confirm", "Madonna"], "give one or more face ids, then the person"),
+        (["confirm", "x1", "Madonna"], "'x1' is not a face id"),
+        (["suggest", "Nobody"], "no person named 'Nobody'"),
+    ],
+)
+def test_bad_input_is_one_line_and_changes_nothing(named_library, args, message):
+    _library, db = named_library
+    before = _assignments(db)
+    result = runner.invoke(app, ["--db", str(db), *args])
+    assert result.exit_code in (EXIT_ERROR, 2)
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert _assignments(db) == before
+
+
+def test_conflicting_answers_are_refused_and_change_nothing(named_library):
+    _library, db = named_library
+    people = {p["name"]: p["id"] for p in _json(db, "people")}
+    madonna = [f["id"] for f in _json(db, "faces", "--person", str(people["Madonna"]))]
+    elton = [f["id"] for f in _json(db, "faces", "--person", str(people["Elton John"]))]
+    _run(db, "reject", str(madonna[0]), "Madonna")
+    before = _assignments(db)
+    confirm = runner.invoke(app, ["--db", str(db), "confirm", str(madonna[0]), "Madonna"])
+    assert confirm.exit_code == EXIT_ERROR
+    assert f"face {madonna[0]} was rejected for person {people['Madonna']}" in confirm.stderr
+    split = runner.invoke(app, ["--db", str(db), "split", "Madonna", str(madonna[1]), str(elton[0])])
+    assert split.exit_code == EXIT_ERROR
+    assert f"face {elton[0]} is person {people['Elton John']}'s, not person {people['Madonna']}'s" in split.stderr
+    assert _assignments(db) == before
+    _run(db, "move", str(madonna[0]), "Madonna")  # the way to change one's mind
+    assert _assignments(db)[madonna[0]] == people["Madonna"]
+
+
+def test_corrections_carry_over_when_a_photo_is_edited(named_library):
+    library, db = named_library
+    people = {p["name"]: p["id"] for p in _json(db, "people")}
+    face = _json(db, "faces", "--person", str(people["Madonna"]))[0]
+    _run(db, "reject", str(face["id"]), "Madonna")
+    with Image.open(face["photo"]) as image:  # edited: saved again, brighter
+        image.point(lambda value: min(255, value + 12)).save(face["photo"], quality=90)
+    assert _json(db, "scan", str(library))["changed"] == 1
+    (new_face,) = [f for f in _json(db, "faces", "--photo", face["photo"]) if abs(f["box"][0] - face["box"][0]) < 10]
+    assert new_face["id"] != face["id"]
+    with Catalog.open(db) as catalog:
+        assert catalog.rejected([new_face["id"]], people["Madonna"]) == [new_face["id"]]
+    _run(db, "cluster", "--full")
+    assert _assignments(db)[new_face["id"]] != people["Madonna"]
