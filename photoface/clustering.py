@@ -39,8 +39,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 NO_PERSON = -1
 
@@ -154,21 +158,9 @@ def hdbscan_labels(neighbours: Neighbours, settings: ClusterSettings, *, allow_s
     # graph in several parts and converts it to a slow list-of-lists matrix first.
     from hdbscan._hdbscan_linkage import label
     from hdbscan.hdbscan_ import _tree_to_labels
-    from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
-    distance = np.sqrt(neighbours.squared.astype(np.float64))
-    valid = neighbours.positions >= 0
-    core_column = min(settings.min_samples - 1, distance.shape[1]) - 1  # min_samples counts the face itself
-    core = distance[:, core_column] if core_column >= 0 else np.zeros(n)
-    core = np.where(np.isfinite(core), core, _FAR)
-    rows = np.repeat(np.arange(n), distance.shape[1])[valid.ravel()]
-    cols = neighbours.positions[valid]
-    reach = np.maximum(np.maximum(core[rows], core[cols]), distance[valid])
-    reach = np.maximum(reach, 1e-9)  # scipy drops zero weights: identical faces stay joined
-    low, high = np.minimum(rows, cols), np.maximum(rows, cols)
-    _, once = np.unique(low * n + high, return_index=True)  # an edge found from both ends counts once
-    graph = coo_matrix((reach[once], (low[once], high[once])), shape=(n, n)).tocsr()
+    graph = _mutual_reachability(neighbours, settings.min_samples)
     tree = minimum_spanning_tree(graph).tocoo()
     edges = [np.column_stack([tree.row, tree.col, tree.data])]
     parts, part_of = connected_components(tree, directed=False)
@@ -187,6 +179,30 @@ def hdbscan_labels(neighbours: Neighbours, settings: ClusterSettings, *, allow_s
         allow_single_cluster=allow_single,
     )
     return labels
+
+
+def _mutual_reachability(neighbours: Neighbours, min_samples: int) -> csr_matrix:
+    """The graph's edges weighted by HDBSCAN's mutual reachability, each edge once.
+
+    32-bit indices and weights: at a million faces the edge arrays are the largest thing
+    clustering holds.
+    """
+    from scipy.sparse import coo_matrix
+
+    n = len(neighbours.positions)
+    distance = np.sqrt(neighbours.squared, dtype=np.float32)
+    valid = neighbours.positions >= 0
+    core_column = min(min_samples - 1, distance.shape[1]) - 1  # min_samples counts the face itself
+    core = distance[:, core_column] if core_column >= 0 else np.zeros(n, np.float32)
+    core = np.where(np.isfinite(core), core, np.float32(_FAR))
+    rows = np.repeat(np.arange(n, dtype=np.int32), distance.shape[1])[valid.ravel()]
+    cols = neighbours.positions[valid].astype(np.int32)
+    reach = np.maximum(np.maximum(core[rows], core[cols]), distance[valid])
+    np.maximum(reach, np.float32(1e-9), out=reach)  # scipy drops zero weights: identical faces stay joined
+    low, high = np.minimum(rows, cols), np.maximum(rows, cols)
+    del rows, cols
+    _, once = np.unique(low.astype(np.int64) * n + high, return_index=True)  # an edge found from both ends counts once
+    return coo_matrix((reach[once], (low[once], high[once])), shape=(n, n)).tocsr()
 
 
 _FAR = 2.0  # the largest Euclidean distance between unit vectors

@@ -24,6 +24,7 @@ from photoface.clustering import (
     Faces,
     K,
     Neighbours,
+    Plan,
     plan,
     plan_new,
     vote,
@@ -84,21 +85,20 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: 
     mode = "full" if full or new_count > INCREMENTAL_SHARE * len(faces.ids) else "incremental"
     if mode == "incremental" and not new_count:
         mode = "up to date"
-    decisions = _decisions(data, faces)
     if mode == "up to date":
-        outcome_persons, clusters, attached = faces.persons.copy(), 0, 0
+        outcome = Plan(faces.persons.copy(), 0, 0)
     else:
-        index = FaceIndex.open(catalog)
+        index, decisions = FaceIndex.open(catalog), _decisions(data, faces)
         if mode == "full":
             outcome = plan(faces, face_graph(index, faces), decisions, settings)
         else:
             outcome = plan_new(faces, _graph_around_new(index, faces, data.new), data.new, decisions, settings)
-        outcome_persons, clusters, attached = outcome.persons, outcome.clusters, outcome.noise_attached
-    persons = outcome_persons.copy()
+    persons = outcome.persons.copy()
     with catalog.transaction():
-        placeholders = sorted({int(p) for p in persons if p < NO_PERSON}, reverse=True)
-        for placeholder in placeholders:  # -2, -3, ...: numbered in the order clusters were found
-            persons[persons == placeholder] = catalog.create_person()
+        # New people are -2, -3, ... (new_person(k)), numbered in the order clusters were found.
+        placeholders = persons < NO_PERSON
+        created = np.array([catalog.create_person() for _ in range(-1 - int(persons.min(initial=NO_PERSON)))])
+        persons[placeholders] = created[-2 - persons[placeholders]]
         free = ~faces.fixed
         changed = free & (persons != faces.persons)
         catalog.set_auto_assignments(
@@ -111,13 +111,13 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: 
         catalog.mark_clustered()
     assigned = int((persons != NO_PERSON).sum())
     return ClusterReport(
-        people=len({int(p) for p in persons if p != NO_PERSON}),
-        new_people=len(placeholders),
-        clusters=clusters,
+        people=len(np.unique(persons[persons != NO_PERSON])),
+        new_people=len(created),
+        clusters=outcome.clusters,
         assigned=assigned,
         unassigned=len(persons) - assigned,
         changed=int(changed.sum()),
-        attached=attached,
+        attached=outcome.noise_attached,
         too_small=int(((faces.sizes < settings.min_face_size) & free).sum()),
         mode=mode,
         new_faces=new_count,
