@@ -367,7 +367,7 @@ class Scanner:
         if self.progress:
             self.progress.advance(len(group), found_faces)
 
-    def _analyse(self, batch: list[Prepared]) -> list[list[Face]] | list[list[Face] | str]:
+    def _analyse(self, batch: list[Prepared]) -> list[list[Face] | str]:
         """The faces of each photo; should the engine fail on a batch, each photo is tried alone
         and one that still fails gets the reason instead, so one odd image never ends a scan."""
         try:
