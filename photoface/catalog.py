@@ -631,7 +631,10 @@ class Catalog:
         return self.db.execute("SELECT count(*) FROM faces").fetchone()[0]
 
     def face_log_position(self) -> int:
-        return self.db.execute("SELECT coalesce(max(seq), 0) FROM face_log").fetchone()[0]
+        """The number of the last face change ever logged (kept by AUTOINCREMENT, so pruning the
+        log does not lower it)."""
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'face_log'").fetchone()
+        return row[0] if row else 0
 
     def face_log_pruned_through(self) -> int:
         row = self.db.execute("SELECT value FROM catalog_info WHERE key = 'face_log_pruned_through'").fetchone()

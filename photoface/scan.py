@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import signal
 import sqlite3
@@ -51,6 +52,8 @@ from photoface.crawler import FileEntry, WalkError, walk
 from photoface.engine import Face, FaceEngine
 from photoface.errors import CatalogError, ImageLoadError, PhotofaceError
 from photoface.imageio import LoadedImage, load_image
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -303,6 +306,7 @@ class Scanner:
         # A root found empty, or gone by now (a drive unplugged mid-scan), removes nothing.
         empty_roots = [root for root, count in found_per_root.items() if count == 0 or not root.exists()]
         self._remove_missing(existing, seen - self.vanished, empty_roots)
+        _refresh_face_index(self.catalog)
 
     # ----------------------------------------------------------------- stages
     def _process(self, todo: list[tuple[FileEntry, PhotoRecord | None]]) -> None:
@@ -489,6 +493,20 @@ class Scanner:
             kept_by_copy = {photo for photo in gone if self.catalog.promote_duplicate(photo)}
             self.summary.moved += len(kept_by_copy)
             self.summary.removed = self.catalog.remove_photos(p for p in gone if p not in kept_by_copy)
+
+
+def _refresh_face_index(catalog: Catalog) -> None:
+    """Bring the face index, where one exists, up to date with the faces this scan added and
+    removed (a first scan builds none: the first ``cluster`` does). It is a cache: a failure
+    here is a warning, and the next user of the index catches up from the catalog's log."""
+    from photoface.index import FaceIndex  # usearch loads only where an index exists
+
+    if not FaceIndex.paths(catalog)[0].exists():
+        return
+    try:
+        FaceIndex.open(catalog)
+    except (PhotofaceError, OSError, RuntimeError) as exc:
+        log.warning("face index not updated (%s): the next 'photoface cluster' does it", exc)
 
 
 class FileChangingError(Exception):

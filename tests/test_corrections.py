@@ -121,6 +121,9 @@ def test_index_follows_scans_that_add_and_remove_faces(named_library, fivecelebs
     shutil.rmtree(library / "train" / "Mindy Kaling")
     _run(db, "scan", str(library))
     with Catalog.open(db) as catalog:
+        meta = json.loads(FaceIndex.paths(catalog)[1].read_text())
+        assert meta["faces"] == catalog.face_count(), "each scan brought the index up to date"
+        assert meta["seq"] == catalog.face_log_position()
         index = FaceIndex.open(catalog)
         assert len(index) == catalog.face_count()
         ids, vectors = next(catalog.embeddings_in_chunks())
@@ -214,3 +217,16 @@ def test_corrections_carry_over_when_a_photo_is_edited(named_library):
         assert catalog.rejected([new_face["id"]], people["Madonna"]) == [new_face["id"]]
     _run(db, "cluster", "--full")
     assert _assignments(db)[new_face["id"]] != people["Madonna"]
+
+
+def test_an_up_to_date_index_is_loaded_not_rebuilt(named_library):
+    _library, db = named_library
+    with Catalog.open(db) as catalog:
+        index_file, meta_file = FaceIndex.paths(catalog)
+        for _ in range(2):  # the second round after a rebuild from nothing
+            FaceIndex.open(catalog)
+            stamp = index_file.stat().st_mtime_ns
+            FaceIndex.open(catalog)
+            assert index_file.stat().st_mtime_ns == stamp, "nothing changed: loaded as it was"
+            index_file.unlink()
+            meta_file.unlink()
