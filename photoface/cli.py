@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -85,13 +86,20 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 
 
 def run_guarded(action):
-    """Run ``action``; a PhotofaceError becomes one line on stderr (a traceback with --debug)."""
+    """Run ``action``; a PhotofaceError, or a catalog the machine cannot write any more (a full
+    disk, a read-only drive), becomes one line on stderr (a traceback with --debug)."""
+    from photoface.catalog import default_path, describe_write_fault, is_write_fault
+
     try:
         return action()
     except PhotofaceError as exc:
         if State.debug:
             raise
         raise fail(str(exc)) from None
+    except (sqlite3.OperationalError, OSError) as exc:
+        if State.debug or not is_write_fault(exc):
+            raise
+        raise fail(describe_write_fault(State.db or default_path(), exc), EXIT_CATALOG_FAULT) from None
 
 
 @app.command()

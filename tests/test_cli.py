@@ -109,3 +109,26 @@ def test_status_names_the_models_the_faces_were_made_with(groups, tmp_path):
     assert status["models"] == {fp32: 6, int8: 3} and status["model"] == f"{fp32}, {int8}"
     text = runner.invoke(app, ["--db", db, "status"]).stdout
     assert f"{fp32} (6 faces), {int8} (3 faces)" in " ".join(text.split())
+
+
+def test_a_full_disk_during_any_command_is_one_line(tmp_path, monkeypatch):
+    """Any command that writes the catalog turns SQLite's disk-full error into the same one
+    line and exit code as a scan (the full-disk scan itself is tested on a real tmpfs)."""
+    import sqlite3
+
+    from photoface import people
+    from photoface.catalog import Catalog
+    from photoface.cli import EXIT_CATALOG_FAULT
+
+    Catalog.open(tmp_path / "c.db").close()
+
+    def full(*_args):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(people, "rename", full)
+    result = runner.invoke(app, ["--db", str(tmp_path / "c.db"), "rename", "1", "Alice"])
+    assert result.exit_code == EXIT_CATALOG_FAULT
+    assert result.stderr.strip() == (
+        f"error: cannot write the catalog {tmp_path / 'c.db'} (database or disk is full): "
+        "the disk is full: free some space, then run the same command again"
+    )
