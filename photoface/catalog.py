@@ -488,6 +488,47 @@ class Catalog:
                 result[face] = (person if person is not None else -1, bool(named), bool(ignored))
         return result
 
+    def photos_for_regions(self, paths: Iterable[str] | None = None, roots: Sequence[Path] = ()) -> list[dict]:
+        """Path, upright size and orientation of analysed photos that hold faces: those at
+        ``paths``, else those under ``roots``."""
+        rows = self.db.execute("""SELECT id, path, width, height, orientation FROM photos
+                                  WHERE status = 'ok' AND id IN (SELECT photo_id FROM faces) ORDER BY path""")
+        wanted = set(paths) if paths is not None else None
+        result = []
+        for photo_id, stored, width, height, orientation in rows:
+            path = path_from_db(stored)
+            if (wanted is not None and path in wanted) or (wanted is None and any(is_under(path, r) for r in roots)):
+                result.append(
+                    {"id": photo_id, "path": path, "width": width, "height": height, "orientation": orientation}
+                )
+        return result
+
+    def named_faces_by_photo(self, people: set[int] | None = None) -> list[dict]:
+        """Each photo with named faces (of ``people`` only, when given): path, upright size,
+        orientation and its named faces (box, name)."""
+        rows = self.db.execute("""
+            SELECT photos.id, photos.path, photos.width, photos.height, photos.orientation,
+                   faces.x, faces.y, faces.w, faces.h, people.id, people.name
+            FROM faces JOIN photos ON photos.id = faces.photo_id JOIN people ON people.id = faces.person_id
+            WHERE photos.status = 'ok' AND people.name IS NOT NULL AND NOT people.ignored
+            ORDER BY photos.path, faces.id""")
+        photos: dict[int, dict] = {}
+        for photo_id, stored, width, height, orientation, x, y, w, h, person, name in rows:
+            if people is not None and person not in people:
+                continue
+            entry = photos.setdefault(
+                photo_id,
+                {
+                    "path": path_from_db(stored),
+                    "width": width,
+                    "height": height,
+                    "orientation": orientation,
+                    "faces": [],
+                },
+            )
+            entry["faces"].append({"box": (x, y, w, h), "name": name})
+        return list(photos.values())
+
     def mark_clustered(self) -> None:
         self.db.execute("UPDATE faces SET clustered = 1 WHERE clustered = 0")
 
@@ -732,6 +773,11 @@ class Catalog:
     def finish_scan(self, scan_id: int, status: str, counts: dict[str, int], reason: str | None = None) -> None:
         with self.transaction():
             self.db["scans"].update(scan_id, {"finished_at": now(), "status": status, "stop_reason": reason, **counts})
+
+
+def _photo_frame(photo_id: int, path: str, width: int, height: int, orientation: int | None) -> dict:
+    """What placing a region on a photo needs: its upright size and EXIF orientation."""
+    return {"id": photo_id, "path": path, "width": width, "height": height, "orientation": orientation or 1}
 
 
 def _id_vectors(rows: list) -> tuple[np.ndarray, np.ndarray]:

@@ -209,6 +209,10 @@ def scan(
     jobs: Annotated[int, typer.Option(help="Threads that read and decode photos.", min=1, max=32)] = 2,
     rescan: Annotated[bool, typer.Option("--rescan", help="Analyse every photo again, changed or not.")] = False,
     hidden: Annotated[bool, typer.Option("--hidden", help="Also look inside hidden folders.")] = False,
+    regions: Annotated[
+        bool,
+        typer.Option(help="Name faces from the XMP face regions other tools stored (embedded and sidecars)."),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Index the photos in FOLDERS: find and embed every face, incrementally.
@@ -252,6 +256,7 @@ def scan(
             )
         except ScanInterrupted as stopped:
             summary, stop = stopped.summary, stopped
+    imported = _import_regions(catalog, summary.analysed) if regions and summary.analysed else None
     report = {
         **summary.counts(),
         "seconds": round(summary.seconds, 2),
@@ -263,6 +268,7 @@ def scan(
         "provider": engine.provider,
         "profile": profile,
         "model": engine.model_id,
+        "regions": _regions_report(imported) if imported else None,
     }
     # After SIGHUP the terminal may be gone: printing must not turn a clean stop into a crash.
     with contextlib.suppress(OSError):
@@ -277,6 +283,35 @@ def scan(
         raise typer.Exit(128 + stop.signum if stop.signum else EXIT_CATALOG_FAULT)
     if summary.failed:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _import_regions(catalog, paths: list[str]):
+    from photoface.region_exchange import import_regions
+
+    return run_guarded(lambda: import_regions(catalog, paths))
+
+
+def _regions_report(imported) -> dict:
+    return {
+        "photos": imported.photos,
+        "named": imported.named,
+        "already": imported.already,
+        "conflicts": imported.conflicts,
+        "unmatched": imported.unmatched,
+        "skipped": imported.skipped,
+    }
+
+
+def _print_regions(report: dict) -> None:
+    for key in ("conflicts", "unmatched", "skipped"):
+        for line in report[key]:
+            err.print(f"[yellow]region:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+    out.print(
+        f"XMP face regions in {report['photos']} photos: {report['named']} faces named, "
+        f"{report['already']} already named, {len(report['unmatched'])} regions with no face found, "
+        f"{len(report['conflicts'])} kept as you placed them, {len(report['skipped'])} skipped",
+        highlight=False,
+    )
 
 
 def _print_scan_summary(report: dict, state: str) -> None:
@@ -294,6 +329,8 @@ def _print_scan_summary(report: dict, state: str) -> None:
     )
     if report["interrupted"]:
         out.print("what was analysed is saved; run the same scan again to continue", highlight=False)
+    if report["regions"]:
+        _print_regions(report["regions"])
 
 
 @app.command()
@@ -843,6 +880,76 @@ def report(
         typer.echo(written.index.absolute().as_uri())
     if open_browser:
         webbrowser.open(written.index.absolute().as_uri())
+
+
+regions_app = typer.Typer(
+    help="Face names in XMP regions: import from other tools, export to them.\n\n"
+    "Example: photoface regions export --dry-run",
+    no_args_is_help=True,
+)
+app.add_typer(regions_app, name="regions")
+
+
+@regions_app.command("import")
+def regions_import(
+    folders: Annotated[list[Path], typer.Argument(help="Folders of catalogued photos.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Name faces from the XMP face regions (MWG, Microsoft) stored in the photos and their
+    sidecars (photo.jpg.xmp, photo.xmp): the names you gave in digiKam, Lightroom or Picasa.
+
+    Example: photoface regions import ~/Pictures
+    """
+    from photoface.region_exchange import regions_under
+
+    with open_catalog() as catalog:
+        report = _regions_report(run_guarded(lambda: regions_under(catalog, folders)))
+    if as_json:
+        print_json(report)
+    else:
+        _print_regions(report)
+
+
+@regions_app.command("export")
+def regions_export(
+    people: Annotated[
+        list[str] | None, typer.Option("--people", help="Only these people (names or ids; repeat the option).")
+    ] = None,
+    sidecar: Annotated[
+        str, typer.Option(help="Sidecar naming: darktable (photo.jpg.xmp, also digiKam) or adobe (photo.xmp).")
+    ] = "darktable",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say which sidecars would change; write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Write the named faces into XMP sidecars as MWG and Microsoft face regions, for digiKam,
+    Lightroom, darktable and others. Existing sidecars keep everything else; photos are never
+    modified.
+
+    Example: photoface regions export --people Alice --dry-run
+    """
+    from photoface.region_exchange import export_regions
+
+    with open_catalog() as catalog:
+        report = run_guarded(lambda: export_regions(catalog, people, style=sidecar, dry_run=dry_run))
+    if as_json:
+        print_json({**vars(report), "dry_run": dry_run})
+    else:
+        _print_export(report, dry_run)
+    if report.skipped:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _print_export(report, dry_run: bool) -> None:
+    for line in report.skipped:
+        err.print(f"[yellow]skipped:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+    verb = "would write" if dry_run else "wrote"
+    for path in report.written:
+        out.print(f"{verb} {escape(path)}", highlight=False)
+    out.print(
+        f"{len(report.written)} sidecars {'to write' if dry_run else 'written'}, {report.unchanged} unchanged, "
+        f"{len(report.skipped)} skipped",
+        highlight=False,
+    )
 
 
 def _engine(device: str, profile: str = config.DEFAULT_PROFILE, **overrides):

@@ -77,6 +77,7 @@ class ScanSummary:
     faces: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of this scan
     warnings: list[str] = field(default_factory=list)
+    analysed: list[str] = field(default_factory=list)  # paths whose faces this scan stored
     interrupted: bool = False
     seconds: float = 0.0
 
@@ -360,7 +361,12 @@ class Scanner:
                 faces[prepared.entry.path] = found
         found_faces = 0
         self.catalog.check_in_place()
-        counted = replace(self.summary, failures=list(self.summary.failures), warnings=list(self.summary.warnings))
+        counted = replace(
+            self.summary,
+            failures=list(self.summary.failures),
+            warnings=list(self.summary.warnings),
+            analysed=list(self.summary.analysed),
+        )
         try:
             with self.catalog.transaction():
                 for prepared in group:
@@ -417,6 +423,7 @@ class Scanner:
         )
         self.catalog.replace_faces(photo_id, faces, self.engine.model_id)
         self.known_hashes.add(prepared.digest)
+        self.summary.analysed.append(entry.path)
         setattr(self.summary, prepared.kind, getattr(self.summary, prepared.kind) + 1)
         self.summary.faces += len(faces)
         return len(faces)
