@@ -504,8 +504,8 @@ class Catalog:
         return result
 
     def named_faces_by_photo(self, people: set[int] | None = None) -> list[dict]:
-        """Each photo with named faces (of ``people`` only, when given): path, upright size,
-        orientation and its named faces (box, name)."""
+        """Each photo with named faces (with a face of ``people``, when given): path, upright
+        size, orientation and all its named faces (box, name)."""
         rows = self.db.execute("""
             SELECT photos.id, photos.path, photos.width, photos.height, photos.orientation,
                    faces.x, faces.y, faces.w, faces.h, people.id, people.name
@@ -513,9 +513,10 @@ class Catalog:
             WHERE photos.status = 'ok' AND people.name IS NOT NULL AND NOT people.ignored
             ORDER BY photos.path, faces.id""")
         photos: dict[int, dict] = {}
+        wanted: set[int] = set()
         for photo_id, stored, width, height, orientation, x, y, w, h, person, name in rows:
-            if people is not None and person not in people:
-                continue
+            if people is None or person in people:
+                wanted.add(photo_id)
             entry = photos.setdefault(
                 photo_id,
                 {
@@ -527,7 +528,15 @@ class Catalog:
                 },
             )
             entry["faces"].append({"box": (x, y, w, h), "name": name})
-        return list(photos.values())
+        return [entry for photo_id, entry in photos.items() if photo_id in wanted]
+
+    def photo_frames(self) -> list[dict]:
+        """Path, upright size and orientation of every analysed photo."""
+        rows = self.db.execute("SELECT id, path, width, height, orientation FROM photos WHERE status = 'ok'")
+        return [
+            _photo_frame(i, path_from_db(path), width, height, orientation)
+            for i, path, width, height, orientation in rows
+        ]
 
     def mark_clustered(self) -> None:
         self.db.execute("UPDATE faces SET clustered = 1 WHERE clustered = 0")

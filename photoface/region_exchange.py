@@ -15,6 +15,7 @@ from pathlib import Path
 from photoface.catalog import Catalog, printable
 from photoface.regions import (
     MAX_XMP_BYTES,
+    PHOTOFACE,
     SIDECAR_STYLES,
     Region,
     RegionError,
@@ -136,9 +137,22 @@ def export_regions(
         raise RegionError(f"unknown sidecar style {style!r}: use {' or '.join(SIDECAR_STYLES)}")
     only = {resolve(catalog, name)["id"] for name in people} if people else None
     report = RegionExport()
-    for photo in catalog.named_faces_by_photo(only):
+    named = catalog.named_faces_by_photo(only)
+    for photo in named:
         _export_photo(photo, style, dry_run, report)
+    if only is None:  # photos whose names are all gone: the regions photoface wrote go too
+        done = {photo["path"] for photo in named}
+        for photo in catalog.photo_frames():
+            if photo["path"] not in done and _has_our_regions(sidecar_path(Path(photo["path"]), style)):
+                _export_photo({**photo, "faces": []}, style, dry_run, report)
     return report
+
+
+def _has_our_regions(path: Path) -> bool:
+    try:
+        return path.is_file() and PHOTOFACE.encode() in path.read_bytes()[:MAX_XMP_BYTES]
+    except OSError:
+        return False
 
 
 def _export_photo(photo: dict, style: str, dry_run: bool, report: RegionExport) -> None:
@@ -150,16 +164,18 @@ def _export_photo(photo: dict, style: str, dry_run: bool, report: RegionExport) 
         existing = _existing_text(target)
         others = foreign_regions(existing, upright, orientation) if existing is not None else []
         keep = [r for r in others if not any(iou(r.box, mine.box) > MATCH_IOU for mine in ours)]
-        text = updated_sidecar(existing, regions_description(ours + keep, upright, orientation))
+        regions = ours + keep  # none left: photoface's old regions are removed, nothing added
+        text = updated_sidecar(existing, regions_description(regions, upright, orientation) if regions else "")
         parse_xmp(text.encode())  # what is written must read back
-    except (RegionError, OSError, UnicodeDecodeError) as exc:
-        report.skipped.append(f"{printable(target)}: {exc}; left as it was")
+        if text == existing:
+            report.unchanged += 1
+            return
+        if not dry_run:
+            write_atomically(target, text)
+    except (RegionError, OSError, UnicodeDecodeError) as exc:  # a read-only folder, a full disk
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        report.skipped.append(f"{printable(target)}: {reason}; left as it was")
         return
-    if text == existing:
-        report.unchanged += 1
-        return
-    if not dry_run:
-        write_atomically(target, text)
     report.written.append(printable(target))
 
 

@@ -369,9 +369,13 @@ def _prefix(text: str, namespace: str) -> str | None:
 
 
 def write_atomically(path: Path, text: str) -> None:
+    """Write beside, then rename over: a reader sees the old sidecar or the new one, never half."""
     temporary = path.with_name(f".{path.name}.photoface-tmp")
-    with open(temporary, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

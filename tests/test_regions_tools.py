@@ -256,3 +256,26 @@ def test_an_unreadable_sidecar_is_never_written_over(truth, tmp_path, content, r
     assert result.exit_code == 3 and "is a directory" in json.loads(result.stdout)["skipped"][0]
     imported = _json(db, "regions", "import", str(library))
     assert imported["named"] == 0 and "is a directory, not a sidecar" in imported["skipped"][0]
+
+
+def test_export_follows_renames_and_removed_names(truth, tmp_path):
+    library = tmp_path / "library"
+    library.mkdir()
+    photo = library / "a.jpg"
+    _write_photo(truth, photo, 1)
+    db = tmp_path / "c.db"
+    _json(db, "scan", str(library))
+    with Catalog.open(db) as catalog, catalog.transaction():
+        faces = sorted(catalog.faces(photo=str(photo)), key=lambda face: face["box"][0])
+        for face, name in zip(faces, ("Alice Martin", "Bob Smith"), strict=False):
+            catalog.assign_faces([face["id"]], catalog.create_person(name))
+    sidecar = photo.with_name(photo.name + ".xmp")
+    _json(db, "regions", "export", "--people", "Alice Martin")
+    assert "Bob Smith" in sidecar.read_text(), "a photo exported for Alice keeps Bob's region"
+    runner.invoke(app, ["--db", str(db), "rename", "Bob Smith", "Robert Smith"])
+    _json(db, "regions", "export")
+    assert "Robert Smith" in sidecar.read_text() and "Bob Smith" not in sidecar.read_text()
+    for name in ("Alice Martin", "Robert Smith"):
+        runner.invoke(app, ["--db", str(db), "unname", name])
+    assert _json(db, "regions", "export")["written"] == [str(sidecar)]
+    assert "mwg-rs" not in sidecar.read_text(), "no name left: photoface's regions are gone"
