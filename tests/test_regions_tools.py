@@ -75,11 +75,11 @@ def _stored_area(box, size: tuple[int, int], orientation: int) -> tuple[float, f
     return ((left + right) / 2 / width, (top + bottom) / 2 / height, (right - left) / width, (bottom - top) / height)
 
 
-def _write_photo(truth, path: Path, orientation: int) -> None:
+def _write_photo(truth, path: Path, orientation: int, quality: int = 95) -> None:
     upright, _ = truth
     exif = Image.Exif()
     exif[0x0112] = orientation
-    _stored(upright, orientation).save(path, quality=95, exif=exif)
+    _stored(upright, orientation).save(path, quality=quality, exif=exif)
 
 
 def _mwg(truth, orientation: int) -> str:
@@ -127,25 +127,21 @@ def _names_by_face(db: Path, truth, photo: Path) -> list[str | None]:
 
 
 def test_regions_written_by_exiftool_name_the_right_faces(exiftool, truth, tmp_path):
+    """Every orientation x {MWG embedded, MWG in photo.jpg.xmp, MWG in photo.xmp, Microsoft embedded}."""
     library = tmp_path / "library"
     library.mkdir()
     photos = {}
-    for orientation in range(1, 9):  # embedded MWG, every orientation
-        photo = library / f"embedded-{orientation}.jpg"
-        _write_photo(truth, photo, orientation)
-        _exiftool(exiftool, "-q", "-overwrite_original", _mwg(truth, orientation), photo)
-        photos[photo] = orientation
-    for style, orientation in (("darktable", 6), ("adobe", 3)):  # MWG in sidecars
-        photo = library / f"{style}-{orientation}.jpg"
-        _write_photo(truth, photo, orientation)
-        sidecar = photo.with_name(photo.name + ".xmp") if style == "darktable" else photo.with_suffix(".xmp")
-        _exiftool(exiftool, "-q", "-o", sidecar, _mwg(truth, orientation), photo)
-        photos[photo] = orientation
-    for orientation in (1, 8):  # Microsoft People Tagging, embedded
-        photo = library / f"windows-{orientation}.jpg"
-        _write_photo(truth, photo, orientation)
-        _exiftool(exiftool, "-q", "-overwrite_original", _mp(truth, orientation), photo)
-        photos[photo] = orientation
+    for orientation in range(1, 9):
+        for quality, where in enumerate(("embedded", "darktable", "adobe", "windows"), 90):
+            photo = library / f"{where}-{orientation}.jpg"
+            _write_photo(truth, photo, orientation, quality)  # different bytes: no photo is a copy of another
+            tags = _mp(truth, orientation) if where == "windows" else _mwg(truth, orientation)
+            if where in ("embedded", "windows"):
+                _exiftool(exiftool, "-q", "-overwrite_original", tags, photo)
+            else:
+                sidecar = photo.with_name(photo.name + ".xmp") if where == "darktable" else photo.with_suffix(".xmp")
+                _exiftool(exiftool, "-q", "-o", sidecar, tags, photo)
+            photos[photo] = orientation
     db = tmp_path / "c.db"
     report = _json(db, "scan", str(library))
     assert report["regions"]["named"] == 3 * len(photos)
@@ -195,37 +191,72 @@ def test_export_is_read_by_exiftool_and_exiv2_and_comes_back(exiftool, truth, tm
         assert _names_by_face(fresh, truth, library / f"photo-{orientation}.jpg") == list(NAMES)
 
 
-def test_export_keeps_everything_else_in_a_sidecar(exiftool, truth, tmp_path):
+DARKTABLE_SIDECAR = """<?xml version="1.0" encoding="UTF-8"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 4.4.0-Exiv2">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:darktable="http://darktable.sf.net/"
+    xmp:Rating="3"
+    darktable:xmp_version="5"
+    darktable:history_end="2">
+   <darktable:history>
+    <rdf:Seq>
+     <rdf:li darktable:num="0" darktable:operation="exposure" darktable:enabled="1"
+      darktable:params="0000000000000000"/>
+     <rdf:li darktable:num="1" darktable:operation="colorbalancergb" darktable:enabled="1"
+      darktable:params="gz09eJxjYGBgkGAAgRNODGiAEV0AAO0wAhU="/>
+    </rdf:Seq>
+   </darktable:history>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"""
+
+
+@pytest.mark.parametrize("maker", ["lightroom", "darktable"])
+def test_export_keeps_everything_else_in_a_sidecar(exiftool, truth, tmp_path, maker):
     library = tmp_path / "library"
     library.mkdir()
     photo = library / "beach.jpg"
     _write_photo(truth, photo, 1)
-    sidecar = photo.with_suffix(".xmp")
-    _exiftool(
-        exiftool,
-        "-q",
-        "-o",
-        sidecar,
-        "-XMP-xmp:Rating=4",
-        "-XMP-dc:Subject=holiday",
-        "-XMP-lr:HierarchicalSubject=Places|Beach",
-        photo,
-    )
+    if maker == "lightroom":  # a rating and keywords, as Lightroom keeps them in photo.xmp
+        sidecar, style = photo.with_suffix(".xmp"), "adobe"
+        _exiftool(
+            exiftool,
+            "-q",
+            "-o",
+            sidecar,
+            "-XMP-xmp:Rating=4",
+            "-XMP-dc:Subject=holiday",
+            "-XMP-lr:HierarchicalSubject=Places|Beach",
+            photo,
+        )
+    else:  # a darktable edit history, as darktable keeps it in photo.jpg.xmp
+        sidecar, style = photo.with_name(photo.name + ".xmp"), "darktable"
+        sidecar.write_text(DARKTABLE_SIDECAR)
     before = sidecar.read_text()
     db = tmp_path / "c.db"
     _json(db, "scan", str(library))
     with Catalog.open(db) as catalog, catalog.transaction():
         person = catalog.create_person("Alice Martin")
         catalog.assign_faces([catalog.faces(photo=str(photo))[0]["id"]], person)
-    dry = _json(db, "regions", "export", "--sidecar", "adobe", "--dry-run")
+    dry = _json(db, "regions", "export", "--sidecar", style, "--dry-run")
     assert dry["written"] == [str(sidecar)] and sidecar.read_text() == before
-    _json(db, "regions", "export", "--sidecar", "adobe")
+    _json(db, "regions", "export", "--sidecar", style)
     after = sidecar.read_text()
     start = after.index('  <rdf:Description rdf:about="" xmlns:photoface=')
     end = after.index("</rdf:Description>\n", start) + len("</rdf:Description>\n")
     assert after[:start] + after[end:] == before  # byte for byte, outside photoface's regions
-    (read,) = json.loads(_exiftool(exiftool, "-j", "-XMP:Rating", "-XMP:Subject", "-XMP:HierarchicalSubject", sidecar))
-    assert (read["Rating"], read["Subject"], read["HierarchicalSubject"]) == (4, "holiday", "Places|Beach")
+    (read,) = json.loads(_exiftool(exiftool, "-struct", "-j", "-XMP:all", sidecar))
+    assert read["RegionInfo"]["RegionList"][0]["Name"] == "Alice Martin"
+    if maker == "lightroom":
+        assert (read["Rating"], read["Subject"], read["HierarchicalSubject"]) == (4, ["holiday"], ["Places|Beach"])
+    else:
+        assert read["Rating"] == 3 and [step["Operation"] for step in read["History"]] == [
+            "exposure",
+            "colorbalancergb",
+        ]
 
 
 @pytest.mark.parametrize(
