@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -213,6 +214,19 @@ def scan(
         bool,
         typer.Option(help="Name faces from the XMP face regions other tools stored (embedded and sidecars)."),
     ] = True,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Analyse on a Ray cluster at HOST:PORT (alone: a Ray started on this machine). "
+            'Needs pip install "photoface[ray]".',
+            show_default=False,
+        ),
+    ] = None,
+    ship_bytes: Annotated[
+        bool, typer.Option("--ship-bytes", help="With --ray: send the photos to workers that cannot see the folders.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Index the photos in FOLDERS: find and embed every face, incrementally.
@@ -233,6 +247,7 @@ def scan(
             raise fail(f"{folder} does not exist: check the path")
     catalog = open_catalog(create=True)
     engine = _engine(device, profile, min_face=min_face)
+    remote = _ray_analysis(ray, device, profile, min_face, ship_bytes) if ray else None
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -252,10 +267,14 @@ def scan(
                     engine,
                     ScanOptions(rescan=rescan, include_hidden=hidden, jobs=jobs),
                     ScanBar(progress),
+                    remote=remote,
                 )
             )
         except ScanInterrupted as stopped:
             summary, stop = stopped.summary, stopped
+        finally:
+            if remote is not None:
+                remote.close()
     imported = _import_regions(catalog, summary.analysed) if regions and summary.analysed else None
     report = {
         **summary.counts(),
@@ -283,6 +302,17 @@ def scan(
         raise typer.Exit(128 + stop.signum if stop.signum else EXIT_CATALOG_FAULT)
     if summary.failed:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+LOCAL_RAY = "local"  # what a bare --ray means (see ``run``)
+
+
+def _ray_analysis(address: str, device: str, profile: str, min_face: int | None, ship_bytes: bool):
+    from photoface.distributed import EngineSettings, RayAnalysis
+
+    overrides = (("min_face", min_face),) if min_face else ()
+    settings = EngineSettings(profile, device, overrides)
+    return run_guarded(lambda: RayAnalysis(None if address == LOCAL_RAY else address, settings, ship_bytes=ship_bytes))
 
 
 def _import_regions(catalog, paths: list[str]):
@@ -965,7 +995,19 @@ def run(**kwargs) -> None:
     from photoface.terminal import own_terminal
 
     with own_terminal():
-        app(**kwargs)
+        app(args=_optional_ray_address(sys.argv[1:]), **kwargs)
+
+
+def _optional_ray_address(args: list[str]) -> list[str]:
+    """``--ray`` takes an optional ADDRESS (HOST:PORT), which click cannot say: a bare ``--ray``
+    (followed by an option, a folder or nothing) means a Ray started on this machine."""
+    result = []
+    for i, arg in enumerate(args):
+        result.append(arg)
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if arg == "--ray" and not re.fullmatch(r"[\w.\-\[\]:]+:\d+|" + LOCAL_RAY, following):
+            result.append(LOCAL_RAY)
+    return result
 
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "app", "run"]

@@ -88,6 +88,13 @@ class ScanSummary:
         }
 
 
+class RemoteAnalysis(Protocol):
+    """Photos analysed elsewhere (``photoface.distributed``): each item comes back as a
+    ``Prepared`` holding what was found (``analysed``), an error, or why it was skipped."""
+
+    def prepared(self, todo: list[tuple[FileEntry, PhotoRecord | None]], *, rescan: bool) -> Iterator[Prepared]: ...
+
+
 class ScanProgress(Protocol):
     def start(self, total: int) -> None: ...
 
@@ -138,6 +145,16 @@ def stop_signals_raise() -> Iterator[None]:
 
 
 @dataclass(frozen=True)
+class Analysed:
+    """What a remote worker found in one photo: what the catalog stores of it, without pixels."""
+
+    full_size: tuple[int, int]
+    orientation: int
+    taken_at: str | None
+    faces: list[Face] | str  # or why the engine failed on it
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A new or changed file after the decoding thread: hash, and image or error.
 
@@ -153,6 +170,7 @@ class Prepared:
     error: str | None = None
     reanalyse: bool = False  # --rescan of content the catalog already holds for this path
     skipped: str | None = None
+    analysed: Analysed | None = None  # found by a remote worker (``photoface.distributed``)
 
     @property
     def kind(self) -> str:
@@ -231,10 +249,13 @@ class Scanner:
         engine: FaceEngine,
         options: ScanOptions | None = None,
         progress: ScanProgress | None = None,
+        *,
+        remote: RemoteAnalysis | None = None,
     ) -> None:
         self.catalog, self.engine = catalog, engine
         self.options = options or ScanOptions()
         self.progress = progress
+        self.remote = remote  # None: decoded in threads here, analysed by ``engine``
         self.summary = ScanSummary()
         self.known_hashes: set[str] = set()
         self.moved_ids: set[int] = set()
@@ -311,6 +332,11 @@ class Scanner:
 
     # ----------------------------------------------------------------- stages
     def _process(self, todo: list[tuple[FileEntry, PhotoRecord | None]]) -> None:
+        if self.remote is not None:  # analysed on a cluster; this process only writes
+            prepared = self.remote.prepared(todo, rescan=self.options.rescan)
+            while group := list(islice(prepared, self.options.group_size)):
+                self._commit_group(group)
+            return
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="decode") as pool:
             prepared = _bounded_map(pool, self._prepare, todo, ahead=self.options.group_size)
             try:
@@ -323,27 +349,7 @@ class Scanner:
     def _prepare(self, item: tuple[FileEntry, PhotoRecord | None]) -> Prepared:
         """Runs in a decoding thread: read once, hash, decode unless the content is known."""
         walked, own = item
-        try:
-            entry, data, digest = read_file(walked)
-        except FileNotFoundError:
-            return Prepared(walked, own, skipped="vanished")
-        except FileChangingError as exc:
-            return Prepared(walked, own, skipped=str(exc))
-        except OSError as exc:
-            reason = (
-                "permission denied: check the file's read permission"
-                if isinstance(exc, PermissionError)
-                else f"cannot read file ({exc.strerror or exc})"
-            )
-            return Prepared(walked, own, error=reason)
-        reanalyse = self.options.rescan and own is not None and own.hash == digest
-        if digest in self.known_hashes and not reanalyse:
-            return Prepared(entry, own, digest)
-        try:
-            image = load_image(entry.path, self.engine.max_side, data)
-        except ImageLoadError as exc:
-            return Prepared(entry, own, digest, error=exc.reason)
-        return Prepared(entry, own, digest, image=image, reanalyse=reanalyse)
+        return prepare_file(walked, own, self.engine.max_side, known=self.known_hashes, rescan=self.options.rescan)
 
     def _commit_group(self, group: list[Prepared]) -> None:
         to_analyse, digests = [], set()
@@ -351,10 +357,11 @@ class Scanner:
             # Identical files: only the first is analysed (the content may also have been
             # stored by an earlier group since this one was decoded).
             known = prepared.digest in digests or (prepared.digest in self.known_hashes and not prepared.reanalyse)
-            if prepared.image is not None and not known:
+            if (prepared.image is not None or prepared.analysed is not None) and not known:
                 to_analyse.append(prepared)
                 digests.add(prepared.digest)
-        faces: dict[str, list[Face] | str] = {}
+        faces: dict[str, list[Face] | str] = {p.entry.path: p.analysed.faces for p in to_analyse if p.analysed}
+        to_analyse = [p for p in to_analyse if not p.analysed]
         for start in range(0, len(to_analyse), self.options.batch_photos):
             batch = to_analyse[start : start + self.options.batch_photos]
             for prepared, found in zip(batch, self._analyse(batch), strict=True):
@@ -407,7 +414,7 @@ class Scanner:
         if faces is None:  # content already catalogued
             self._known_content(prepared)
             return 0
-        image = prepared.image
+        image = prepared.image or prepared.analysed
         photo_id = self.catalog.save_photo(
             entry.path,
             size=entry.size,
@@ -502,6 +509,43 @@ class Scanner:
             self.summary.removed = self.catalog.remove_photos(p for p in gone if p not in kept_by_copy)
 
 
+def prepare_file(
+    walked: FileEntry,
+    own: PhotoRecord | None,
+    max_side: int | None,
+    *,
+    known: set[str] | frozenset[str] = frozenset(),
+    rescan: bool = False,
+    data: bytes | None = None,
+) -> Prepared:
+    """Read a file once (or take ``data``, its bytes sent from elsewhere), hash it, and decode it
+    unless its content is ``known``: a new or changed photo, ready for the engine."""
+    if data is not None:
+        entry, digest = walked, hashlib.blake2b(data, digest_size=16).hexdigest()
+    else:
+        try:
+            entry, data, digest = read_file(walked)
+        except FileNotFoundError:
+            return Prepared(walked, own, skipped="vanished")
+        except FileChangingError as exc:
+            return Prepared(walked, own, skipped=str(exc))
+        except OSError as exc:
+            reason = (
+                "permission denied: check the file's read permission"
+                if isinstance(exc, PermissionError)
+                else f"cannot read file ({exc.strerror or exc})"
+            )
+            return Prepared(walked, own, error=reason)
+    reanalyse = rescan and own is not None and own.hash == digest
+    if digest in known and not reanalyse:
+        return Prepared(entry, own, digest)
+    try:
+        image = load_image(entry.path, max_side, data)
+    except ImageLoadError as exc:
+        return Prepared(entry, own, digest, error=exc.reason)
+    return Prepared(entry, own, digest, image=image, reanalyse=reanalyse)
+
+
 def _refresh_face_index(catalog: Catalog) -> None:
     """Bring the face index, where one exists, up to date with the faces this scan added and
     removed (a first scan builds none: the first ``cluster`` does). It is a cache: a failure
@@ -576,6 +620,8 @@ def scan(
     engine: FaceEngine,
     options: ScanOptions | None = None,
     progress: ScanProgress | None = None,
+    *,
+    remote: RemoteAnalysis | None = None,
 ) -> ScanSummary:
     """Scan ``roots`` into ``catalog``; see the module docstring for what happens to each file."""
-    return Scanner(catalog, engine, options, progress).run(roots)
+    return Scanner(catalog, engine, options, progress, remote=remote).run(roots)
