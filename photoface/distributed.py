@@ -88,10 +88,20 @@ class EngineWorker:
 
 
 class RayAnalysis:
-    """``scan.RemoteAnalysis`` on a Ray cluster (``address``), or on a Ray started here (None)."""
+    """``scan.RemoteAnalysis`` on a Ray cluster (``address``), or on a Ray started here (None).
+
+    ``worker``: the actor class (``EngineWorker``; a benchmark passes one that only pretends,
+    to measure how many photos a second the driver can catalogue).
+    """
 
     def __init__(
-        self, address: str | None, settings: EngineSettings, *, ship_bytes: bool = False, actors: int | None = None
+        self,
+        address: str | None,
+        settings: EngineSettings,
+        *,
+        ship_bytes: bool = False,
+        actors: int | None = None,
+        worker: type = EngineWorker,
     ) -> None:
         ray = _import_ray()
         self.ray, self.ship_bytes = ray, ship_bytes
@@ -102,7 +112,7 @@ class RayAnalysis:
         count = actors or max(1, cpus // 2 if cpus > 2 else cpus)
         remote_class = ray.remote(
             num_cpus=min(2, max(1, cpus // count)), num_gpus=gpus, max_restarts=-1, max_task_retries=-1
-        )(EngineWorker)
+        )(worker)
         self.actors = [remote_class.remote(settings) for _ in range(count)]
         log.info("ray: %d engine actors on %d CPUs", count, cpus)
 
