@@ -359,8 +359,9 @@ def _print_scan_summary(report: dict, state: str) -> None:
     )
     if report["interrupted"]:
         out.print("what was analysed is saved; run the same scan again to continue", highlight=False)
-    if report["regions"]:
-        _print_regions(report["regions"])
+    regions = report["regions"]
+    if regions and (regions["photos"] or regions["skipped"]):  # silent when no photo had regions
+        _print_regions(regions)
 
 
 @app.command()

@@ -103,6 +103,8 @@ class RayAnalysis:
         actors: int | None = None,
         worker: type = EngineWorker,
     ) -> None:
+        if address is not None:
+            _token_auth_like_ray_start()  # read by Ray when it is imported
         ray = _import_ray()
         self.ray, self.ship_bytes = ray, ship_bytes
         self.started_here = address is None
@@ -219,4 +221,20 @@ def _connect(ray, address: str | None) -> None:
             f"'ray start --head --port {port}', or check the address"
         ) from None
     quiet.pop("include_dashboard")
-    ray.init(address=address, **quiet)
+    try:
+        ray.init(address=address, **quiet)
+    except Exception as exc:  # Ray's own errors: authentication, versions, a dead head
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ClusterError(f"cannot join the Ray cluster at {address} ({detail[:300]})") from None
+
+
+def _token_auth_like_ray_start() -> None:
+    """``ray start`` turns token authentication on when a token is at hand (RAY_AUTH_TOKEN,
+    RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, which a local Ray writes); a connecting driver
+    does not, and is then refused. Do as ``ray start`` does, unless RAY_AUTH_MODE says. Ray
+    reads the setting when it is imported, so this runs first."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(path):
+        os.environ["RAY_AUTH_MODE"] = "token"
