@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from photoface.cli import EXIT_ERROR, app
 from tests.conftest import finish, run_photoface, start_photoface
-from tests.test_scan import _linked_library, _wait_for_photos
+from tests.test_scan import _linked_library, _wait_for_photos, assert_each_photo_once
 
 
 def _free_port() -> int:
@@ -107,13 +107,7 @@ def test_a_killed_worker_still_gives_every_photo_once(cluster, tmp_path):
     run = finish(process)
     assert run.returncode == 0, run.stderr
     assert run.json()["new"] == 600 and run.json()["failed"] == 0
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert conn.execute("SELECT count(*), count(DISTINCT path) FROM photos").fetchone() == (600, 600)
-        twice = conn.execute(
-            "SELECT count(*) FROM (SELECT photo_id, x, y FROM faces GROUP BY photo_id, x, y HAVING count(*) > 1)"
-        ).fetchone()[0]
-        assert twice == 0
+    assert_each_photo_once(db, 600)
 
 
 def test_a_wrong_address_fails_in_seconds_with_one_line(tmp_path):

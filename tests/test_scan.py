@@ -166,6 +166,17 @@ def _wait_for_photos(db: Path, at_least: int, process: subprocess.Popen, timeout
     raise AssertionError(f"the scan stored fewer than {at_least} photos in {timeout} s")
 
 
+def assert_each_photo_once(db: Path, photos: int) -> None:
+    """An intact catalog holding ``photos`` photos, each once, and no face stored twice."""
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*), count(DISTINCT path) FROM photos").fetchone() == (photos, photos)
+        twice = conn.execute(
+            "SELECT count(*) FROM (SELECT photo_id, x, y FROM faces GROUP BY photo_id, x, y HAVING count(*) > 1)"
+        ).fetchone()[0]
+        assert twice == 0
+
+
 def test_kill_9_mid_scan_loses_nothing_committed(tmp_path):
     library = _linked_library(tmp_path, 300)
     db = tmp_path / "c.db"
@@ -180,13 +191,8 @@ def test_kill_9_mid_scan_loses_nothing_committed(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["unchanged"] >= stored and report["new"] + report["unchanged"] == 300
+    assert_each_photo_once(db, 300)
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert conn.execute("SELECT count(*), count(DISTINCT path) FROM photos").fetchone() == (300, 300)
-        duplicated = conn.execute(
-            "SELECT count(*) FROM (SELECT photo_id, x, y FROM faces GROUP BY photo_id, x, y HAVING count(*) > 1)"
-        ).fetchone()[0]
-        assert duplicated == 0
         assert (
             conn.execute("SELECT count(*) FROM photos WHERE id NOT IN (SELECT photo_id FROM faces)").fetchone()[0] < 5
         )
