@@ -117,10 +117,14 @@ def evaluate(faces: Faces, truth: np.ndarray, settings: ClusterSettings, graph: 
 
 
 def grid(face_sizes: list[float]) -> list[ClusterSettings]:
-    """HDBSCAN's sizes x the average-linkage distance (x face sizes when asked)."""
+    """HDBSCAN's sizes x the refinement's sure distance and margin (x face sizes when asked)."""
     return [
-        ClusterSettings(min_cluster_size=size, min_samples=samples, distance=distance, min_face_size=face)
-        for size, samples, distance, face in itertools.product((2, 3), (1, 2, 3), (0.9, 1.0, 1.1, 1.2), face_sizes)
+        ClusterSettings(
+            min_cluster_size=size, min_samples=samples, sure_distance=sure, margin=margin, min_face_size=face
+        )
+        for size, samples, sure, margin, face in itertools.product(
+            (2, 3), (1, 2, 3), (0.6, 0.65, 0.7, 0.75), (0.75, 0.8, 0.85), face_sizes
+        )
     ]
 
 
@@ -153,7 +157,7 @@ def main() -> int:
     columns = (
         "min size",
         "min samples",
-        "distance",
+        "sure, margin",
         "min face",
         "clusters",
         "unassigned",
@@ -168,7 +172,7 @@ def main() -> int:
         table.add_row(
             str(s["min_cluster_size"]),
             str(s["min_samples"]),
-            f"{s['distance']:.2f}",
+            f"{s['sure_distance']:.2f}, {s['margin']:.2f}",
             f"{s['min_face_size']:.0f}",
             str(run["clusters"]),
             f"{100 * run['unassigned_fraction']:.1f}%",
