@@ -333,39 +333,52 @@ class Scanner:
     # ----------------------------------------------------------------- stages
     def _process(self, todo: list[tuple[FileEntry, PhotoRecord | None]]) -> None:
         if self.remote is not None:  # analysed on a cluster; this process only writes
-            prepared = self.remote.prepared(todo, rescan=self.options.rescan)
-            while group := list(islice(prepared, self.options.group_size)):
-                self._commit_group(group)
+            self._commit_in_groups(self.remote.prepared(todo, rescan=self.options.rescan))
             return
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="decode") as pool:
-            prepared = _bounded_map(pool, self._prepare, todo, ahead=self.options.group_size)
+            prepared = _bounded_map(pool, self._prepare, todo, ahead=self.options.batch_photos)
             try:
-                while group := list(islice(prepared, self.options.group_size)):
-                    self._commit_group(group)
+                self._commit_in_groups(self._analysed(prepared))
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+
+    def _commit_in_groups(self, analysed: Iterator[Prepared]) -> None:
+        while group := list(islice(analysed, self.options.group_size)):
+            self._commit_group(group)
 
     def _prepare(self, item: tuple[FileEntry, PhotoRecord | None]) -> Prepared:
         """Runs in a decoding thread: read once, hash, decode unless the content is known."""
         walked, own = item
         return prepare_file(walked, own, self.engine.max_side, known=self.known_hashes, rescan=self.options.rescan)
 
+    def _analysed(self, prepared: Iterator[Prepared]) -> Iterator[Prepared]:
+        """The engine's work, a batch of photos at a time: each photo comes out holding what was
+        found (``analysed``) instead of its pixels, so only one batch of decoded images (and the
+        one being decoded ahead) is alive at a time, whatever the group size."""
+        seen: set[str] = set()
+        while batch := list(islice(prepared, self.options.batch_photos)):
+            # Identical files: only the first is analysed; the others are copies of it.
+            ready = [p for p in batch if p.image is not None and not self._known(p, seen)]
+            seen.update(p.digest for p in ready)
+            found = dict(zip(map(id, ready), self._analyse(ready), strict=True)) if ready else {}
+            for p in batch:
+                yield _without_pixels(p, found.get(id(p))) if p.image is not None else p
+
+    def _known(self, prepared: Prepared, seen: set[str]) -> bool:
+        """Content analysed earlier in this scan, or already in the catalog (unless --rescan)."""
+        return prepared.digest in seen or (prepared.digest in self.known_hashes and not prepared.reanalyse)
+
     def _commit_group(self, group: list[Prepared]) -> None:
-        to_analyse, digests = [], set()
+        """Write a group of analysed photos in one transaction."""
+        faces: dict[str, list[Face] | str] = {}
+        seen: set[str] = set()
         for prepared in group:
-            # Identical files: only the first is analysed (the content may also have been
-            # stored by an earlier group since this one was decoded).
-            known = prepared.digest in digests or (prepared.digest in self.known_hashes and not prepared.reanalyse)
-            if (prepared.image is not None or prepared.analysed is not None) and not known:
-                to_analyse.append(prepared)
-                digests.add(prepared.digest)
-        faces: dict[str, list[Face] | str] = {p.entry.path: p.analysed.faces for p in to_analyse if p.analysed}
-        to_analyse = [p for p in to_analyse if not p.analysed]
-        for start in range(0, len(to_analyse), self.options.batch_photos):
-            batch = to_analyse[start : start + self.options.batch_photos]
-            for prepared, found in zip(batch, self._analyse(batch), strict=True):
-                faces[prepared.entry.path] = found
+            # A worker elsewhere analyses what it is sent; content the catalog or this group
+            # already holds is a move, copy or touch, whatever was found in it.
+            if prepared.analysed is not None and not self._known(prepared, seen):
+                faces[prepared.entry.path] = prepared.analysed.faces
+                seen.add(prepared.digest)
         found_faces = 0
         self.catalog.check_in_place()
         counted = replace(
@@ -414,7 +427,7 @@ class Scanner:
         if faces is None:  # content already catalogued
             self._known_content(prepared)
             return 0
-        image = prepared.image or prepared.analysed
+        image = prepared.analysed
         photo_id = self.catalog.save_photo(
             entry.path,
             size=entry.size,
@@ -507,6 +520,14 @@ class Scanner:
             kept_by_copy = {photo for photo in gone if self.catalog.promote_duplicate(photo)}
             self.summary.moved += len(kept_by_copy)
             self.summary.removed = self.catalog.remove_photos(p for p in gone if p not in kept_by_copy)
+
+
+def _without_pixels(prepared: Prepared, faces: list[Face] | str | None) -> Prepared:
+    """A decoded photo once analysed (``faces``; None when its content is known): what the
+    catalog stores of it, without the pixels."""
+    image = prepared.image
+    analysed = Analysed(image.full_size, image.orientation, image.taken_at, faces) if faces is not None else None
+    return replace(prepared, image=None, analysed=analysed)
 
 
 def prepare_file(
