@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from photoface.crawler import FileEntry
 from photoface.errors import PhotofaceError
-from photoface.scan import Analysed, PhotoRecord, Prepared, prepare_file
+from photoface.scan import PhotoRecord, Prepared, analyse_prepared, prepare_file
 
 log = logging.getLogger(__name__)
 
@@ -60,31 +60,8 @@ class EngineWorker:
             prepare_file(walked, own, self.engine.max_side, rescan=rescan, data=data) for walked, own, data in batch
         ]
         ready = [p for p in prepared if p.image is not None]
-        try:
-            found: list = self.engine.analyze_images([p.image for p in ready])
-        except PhotofaceError:
-            raise
-        except Exception:  # one odd image: each photo alone, the failing one gets the reason
-            found = [self._alone(p) for p in ready]
-        results = dict(zip((id(p) for p in ready), found, strict=True))
-        return [
-            Prepared(
-                p.entry,
-                p.own,
-                p.digest,
-                reanalyse=p.reanalyse,
-                analysed=Analysed(p.image.full_size, p.image.orientation, p.image.taken_at, results[id(p)]),
-            )
-            if p.image is not None
-            else p
-            for p in prepared
-        ]
-
-    def _alone(self, prepared: Prepared) -> list | str:
-        try:
-            return self.engine.analyze_images([prepared.image])[0]
-        except Exception as exc:
-            return f"face analysis failed ({type(exc).__name__}: {exc})"
+        done = dict(zip(map(id, ready), analyse_prepared(self.engine, ready), strict=True))
+        return [done.get(id(p), p) for p in prepared]
 
 
 class RayAnalysis:

@@ -146,7 +146,8 @@ def stop_signals_raise() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Analysed:
-    """What a remote worker found in one photo: what the catalog stores of it, without pixels."""
+    """What the engine found in one photo, here or on a cluster's worker: what the catalog
+    stores of it, without the pixels."""
 
     full_size: tuple[int, int]
     orientation: int
@@ -170,7 +171,7 @@ class Prepared:
     error: str | None = None
     reanalyse: bool = False  # --rescan of content the catalog already holds for this path
     skipped: str | None = None
-    analysed: Analysed | None = None  # found by a remote worker (``photoface.distributed``)
+    analysed: Analysed | None = None  # once the engine has seen it (``image`` is then dropped)
 
     @property
     def kind(self) -> str:
@@ -361,9 +362,9 @@ class Scanner:
             # Identical files: only the first is analysed; the others are copies of it.
             ready = [p for p in batch if p.image is not None and not self._known(p, seen)]
             seen.update(p.digest for p in ready)
-            found = dict(zip(map(id, ready), self._analyse(ready), strict=True)) if ready else {}
+            done = dict(zip(map(id, ready), analyse_prepared(self.engine, ready), strict=True))
             for p in batch:
-                yield _without_pixels(p, found.get(id(p))) if p.image is not None else p
+                yield done.get(id(p)) or _without_pixels(p, None)
 
     def _known(self, prepared: Prepared, seen: set[str]) -> bool:
         """Content analysed earlier in this scan, or already in the catalog (unless --rescan)."""
@@ -396,22 +397,6 @@ class Scanner:
             raise
         if self.progress:
             self.progress.advance(len(group), found_faces)
-
-    def _analyse(self, batch: list[Prepared]) -> list[list[Face] | str]:
-        """The faces of each photo; should the engine fail on a batch, each photo is tried alone
-        and one that still fails gets the reason instead, so one odd image never ends a scan."""
-        try:
-            return self.engine.analyze_images([p.image for p in batch])
-        except Exception:
-            return [self._analyse_alone(prepared) for prepared in batch]
-
-    def _analyse_alone(self, prepared: Prepared) -> list[Face] | str:
-        try:
-            return self.engine.analyze_images([prepared.image])[0]
-        except PhotofaceError:
-            raise  # the engine itself is unusable (a model or device error): not this photo's fault
-        except Exception as exc:
-            return f"face analysis failed ({type(exc).__name__}: {exc})"
 
     def _write(self, prepared: Prepared, faces: list[Face] | str | None) -> int:
         """Record one prepared file; returns the number of faces stored."""
@@ -522,10 +507,32 @@ class Scanner:
             self.summary.removed = self.catalog.remove_photos(p for p in gone if p not in kept_by_copy)
 
 
+def analyse_prepared(engine: FaceEngine, batch: list[Prepared]) -> list[Prepared]:
+    """The faces of decoded photos, each photo returned without its pixels. Should the engine
+    fail on the batch, each photo is tried alone and one that still fails gets the reason
+    instead, so one odd image never ends a scan (here or on a cluster's worker)."""
+    try:
+        found = engine.analyze_images([p.image for p in batch]) if batch else []
+    except Exception:
+        found = [_analyse_alone(engine, p) for p in batch]
+    return [_without_pixels(p, faces) for p, faces in zip(batch, found, strict=True)]
+
+
+def _analyse_alone(engine: FaceEngine, prepared: Prepared) -> list[Face] | str:
+    try:
+        return engine.analyze_images([prepared.image])[0]
+    except PhotofaceError:
+        raise  # the engine itself is unusable (a model or device error): not this photo's fault
+    except Exception as exc:
+        return f"face analysis failed ({type(exc).__name__}: {exc})"
+
+
 def _without_pixels(prepared: Prepared, faces: list[Face] | str | None) -> Prepared:
     """A decoded photo once analysed (``faces``; None when its content is known): what the
-    catalog stores of it, without the pixels."""
+    catalog stores of it, without the pixels. One not decoded is returned as it is."""
     image = prepared.image
+    if image is None:
+        return prepared
     analysed = Analysed(image.full_size, image.orientation, image.taken_at, faces) if faces is not None else None
     return replace(prepared, image=None, analysed=analysed)
 
