@@ -287,7 +287,7 @@ def scan(
         "provider": engine.provider,
         "profile": profile,
         "model": engine.model_id,
-        "regions": _regions_report(imported) if imported else None,
+        "regions": vars(imported) if imported else None,
     }
     # After SIGHUP the terminal may be gone: printing must not turn a clean stop into a crash.
     with contextlib.suppress(OSError):
@@ -319,17 +319,6 @@ def _import_regions(catalog, paths: list[str]):
     from photoface.region_exchange import import_regions
 
     return run_guarded(lambda: import_regions(catalog, paths))
-
-
-def _regions_report(imported) -> dict:
-    return {
-        "photos": imported.photos,
-        "named": imported.named,
-        "already": imported.already,
-        "conflicts": imported.conflicts,
-        "unmatched": imported.unmatched,
-        "skipped": imported.skipped,
-    }
 
 
 def _print_regions(report: dict) -> None:
@@ -934,7 +923,7 @@ def regions_import(
     from photoface.region_exchange import regions_under
 
     with open_catalog() as catalog:
-        report = _regions_report(run_guarded(lambda: regions_under(catalog, folders)))
+        report = vars(run_guarded(lambda: regions_under(catalog, folders)))
     if as_json:
         print_json(report)
     else:

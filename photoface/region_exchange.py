@@ -19,6 +19,7 @@ from photoface.regions import (
     SIDECAR_STYLES,
     Region,
     RegionError,
+    distinct,
     embedded_xmp,
     foreign_regions,
     iou,
@@ -73,7 +74,7 @@ def _photo_regions(path: Path, photo: dict, report: RegionImport) -> list[Region
             packet = read(source)
             if packet:
                 regions, problems = read_regions(packet, upright, orientation)
-                found += [r for r in regions if not any(_same(r, f) for f in found)]
+                found = distinct(found + regions)
                 report.skipped += [f"{printable(source)}: {problem}" for problem in problems]
         except (RegionError, OSError, ValueError, SyntaxError) as exc:
             report.skipped.append(f"{printable(source)}: {exc}")
@@ -86,10 +87,6 @@ def _read_sidecar(path: Path) -> bytes:
     if path.stat().st_size > MAX_XMP_BYTES:
         raise RegionError(f"sidecar of {path.stat().st_size:,} bytes is over the {MAX_XMP_BYTES:,}-byte limit")
     return path.read_bytes()
-
-
-def _same(a: Region, b: Region) -> bool:
-    return a.name.lower() == b.name.lower() and iou(a.box, b.box) > 0.5
 
 
 def _name_faces(catalog: Catalog, photo: dict, regions: list[Region], report: RegionImport) -> None:

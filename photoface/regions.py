@@ -157,7 +157,7 @@ def _regions_of(root: Element, upright: tuple[int, int], orientation: int) -> tu
     for info in root.iter(f"{{{MP}}}RegionInfo"):
         for region, problem in _mp_regions(_struct(info), upright, orientation):
             (regions.append(region) if region else skipped.append(problem))
-    return _distinct(regions), skipped
+    return distinct(regions), skipped
 
 
 def parse_xmp(packet: bytes) -> Element:
@@ -269,8 +269,9 @@ def _checked(name: str, values: tuple, to_box, upright: tuple[int, int]) -> tupl
     return Region(" ".join(name.split()), (left, top, right - left, bottom - top)), ""
 
 
-def _distinct(regions: list[Region]) -> list[Region]:
-    """One region per face: the same name at the same place from two sources counts once."""
+def distinct(regions: list[Region]) -> list[Region]:
+    """One region per face: the same name at the same place (from two lists, or two sources
+    such as the photo and its sidecar) counts once."""
     kept: list[Region] = []
     for region in regions:
         if not any(k.name.lower() == region.name.lower() and iou(k.box, region.box) > 0.5 for k in kept):
