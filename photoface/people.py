@@ -131,12 +131,16 @@ def _decisions(data: ClusterInput, faces: Faces) -> Decisions:
     return Decisions(named=data.named, ignored=data.ignored, rejected=rejected)
 
 
-def face_graph(index: FaceIndex, faces: Faces, rows: np.ndarray | None = None, chunk: int = 20_000) -> Neighbours:
+def face_graph(
+    index: FaceIndex, faces: Faces, rows: np.ndarray | None = None, *, into: Neighbours | None = None
+) -> Neighbours:
     """Each face's ``K`` nearest other faces among ``faces``, from the index; only the faces at
-    ``rows`` get their neighbours (the others' rows stay empty) when given."""
+    ``rows`` get their neighbours (the others' rows stay empty) when given, filled into the
+    rows of ``into`` when given."""
+    chunk = 20_000
     n = len(faces.ids)
-    positions = np.full((n, K), -1)
-    squared = np.full((n, K), np.inf, np.float32)
+    graph = into or Neighbours(np.full((n, K), -1), np.full((n, K), np.inf, np.float32))
+    positions, squared = graph.positions, graph.squared
     targets = np.arange(n) if rows is None else np.asarray(rows)
     for start in range(0, len(targets), chunk):
         part = targets[start : start + chunk]
@@ -150,7 +154,7 @@ def face_graph(index: FaceIndex, faces: Faces, rows: np.ndarray | None = None, c
         width = order.shape[1]
         positions[part, :width] = np.where(keep, np.take_along_axis(found, order, 1), -1)
         squared[part, :width] = np.where(keep, np.take_along_axis(distances, order, 1), np.inf)
-    return Neighbours(positions, squared)
+    return graph
 
 
 def _graph_around_new(index: FaceIndex, faces: Faces, new: np.ndarray) -> Neighbours:
@@ -161,12 +165,7 @@ def _graph_around_new(index: FaceIndex, faces: Faces, new: np.ndarray) -> Neighb
     near = graph.positions[rows]
     near = np.unique(near[near >= 0])
     around = near[(faces.persons[near] == NO_PERSON) & ~new[near]]
-    if not len(around):
-        return graph
-    extra = face_graph(index, faces, around)
-    positions, squared = graph.positions.copy(), graph.squared.copy()
-    positions[around], squared[around] = extra.positions[around], extra.squared[around]
-    return Neighbours(positions, squared)
+    return face_graph(index, faces, around, into=graph) if len(around) else graph
 
 
 def resolve(catalog: Catalog, ref: str | int) -> dict:
