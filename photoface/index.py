@@ -98,7 +98,8 @@ class FaceIndex:
         return index
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add faces to an in-memory index (a catalog's index follows the catalog by itself)."""
+        """Add faces (ids, unit vectors); a catalog's index is fed from the catalog by ``build``
+        and ``sync``, so only an in-memory index is fed from outside."""
         self._index.add(np.asarray(ids, np.int64), np.asarray(vectors, np.float32), threads=_threads())
 
     @classmethod
@@ -108,7 +109,7 @@ class FaceIndex:
             seq = catalog.face_log_position()
             index = cls(catalog, _new_index(), seq)
             for ids, vectors in catalog.embeddings_in_chunks():
-                index._index.add(ids, vectors, threads=_threads())
+                index.add(ids, vectors)
         log.info("face index built: %d faces", len(index))
         return index
 
@@ -146,7 +147,7 @@ class FaceIndex:
                     self._index.remove(face)
             present = [face for face, added in changes.items() if added]
             for ids, vectors in self.catalog.embeddings_in_chunks(present):
-                self._index.add(ids, vectors, threads=_threads())
+                self.add(ids, vectors)
         self.seq = seq
         log.info("face index: %d changes applied", len(changes))
         self.save()
