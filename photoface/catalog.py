@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -138,6 +139,20 @@ def m003_people_at_scale(db: sqlite_utils.Database) -> None:
 
 
 SCHEMA_VERSION = 3  # the number of registered migrations
+
+# How face lists can be ordered (a fixed set: the ORDER BY text is never built from a request).
+FACE_ORDERS = {
+    "faces.id": "faces.id",
+    "clearest": "faces.score * faces.size DESC, faces.id",
+    "largest": "faces.size DESC, faces.id",
+}
+# Which people a list shows; people named and reviewed come after those still to look at.
+PEOPLE_FILTERS = {
+    "all": "NOT people.hidden AND NOT people.ignored",
+    "unnamed": "people.name IS NULL AND NOT people.hidden AND NOT people.ignored",
+    "named": "people.name IS NOT NULL AND NOT people.hidden AND NOT people.ignored",
+    "ignored": "people.hidden OR people.ignored",
+}
 
 
 def default_path() -> Path:
@@ -422,12 +437,39 @@ class Catalog:
             result.append(face)
         return result
 
-    def gallery_faces(self) -> list[dict]:
-        """Every face with what a gallery shows and what its thumbnail depends on (photo hash, box)."""
-        rows = self.db.execute("""
-            SELECT faces.id, photos.path, photos.hash, faces.x, faces.y, faces.w, faces.h, faces.score,
-                   faces.size, faces.person_id, faces.assigned, faces.embedding
-            FROM faces JOIN photos ON photos.id = faces.photo_id ORDER BY faces.id""")
+    def gallery_faces(
+        self,
+        *,
+        person: int | None = None,
+        unassigned: bool = False,
+        photo_id: int | None = None,
+        face: int | None = None,
+        order: str = "faces.id",
+        limit: int = -1,
+        offset: int = 0,
+    ) -> list[dict]:
+        """Faces (all, or those of ``person`` / nobody / ``photo_id`` / the one ``face``) with what a page shows and
+        what a thumbnail depends on (photo hash, box). ``order`` is one of ``FACE_ORDERS``."""
+        where, params = ["1"], []
+        if person is not None:
+            where.append("faces.person_id = ?")
+            params.append(person)
+        if unassigned:
+            where.append("faces.person_id IS NULL AND photos.status = 'ok'")
+        if photo_id is not None:
+            where.append("faces.photo_id = ?")
+            params.append(photo_id)
+        if face is not None:
+            where.append("faces.id = ?")
+            params.append(face)
+        rows = self.db.execute(
+            f"""SELECT faces.id, photos.path, photos.hash, faces.x, faces.y, faces.w, faces.h, faces.score,
+                       faces.size, faces.person_id, faces.assigned, faces.embedding, faces.photo_id, people.name
+                FROM faces JOIN photos ON photos.id = faces.photo_id
+                LEFT JOIN people ON people.id = faces.person_id
+                WHERE {" AND ".join(where)} ORDER BY {FACE_ORDERS[order]} LIMIT ? OFFSET ?""",
+            [*params, limit, offset],
+        )
         return [
             {
                 "id": row[0],
@@ -439,6 +481,8 @@ class Catalog:
                 "person": row[9],
                 "assigned": row[10],
                 "embedding": np.frombuffer(row[11], np.float32),
+                "photo_id": row[12],
+                "name": row[13],
             }
             for row in rows
         ]
@@ -625,6 +669,64 @@ class Catalog:
             }
             for row in rows
         ]
+
+    def people_summary(
+        self, *, show: str = "all", search: str = "", limit: int = 60, offset: int = 0
+    ) -> tuple[list[dict], int]:
+        """One page of people (``show``: one of ``PEOPLE_FILTERS``; ``search``: part of a name) and
+        how many match: unnamed first, then those with faces placed automatically (not reviewed),
+        largest first. ``auto`` counts a person's faces nobody has looked at."""
+        where = [f"({PEOPLE_FILTERS[show]})"]
+        params: list = []
+        if search.strip():
+            where.append("people.name LIKE ? ESCAPE '\\'")
+            params.append("%" + re.sub(r"([%_\\])", r"\\\1", search.strip()) + "%")
+        condition = " AND ".join(where)
+        total = self.db.execute(f"SELECT count(*) FROM people WHERE {condition}", params).fetchone()[0]
+        rows = self.db.query(
+            f"""SELECT people.id, people.name, people.ignored, people.hidden, count(faces.id) AS faces,
+                       count(DISTINCT faces.photo_id) AS photos, coalesce(sum(faces.assigned = 'auto'), 0) AS auto
+                FROM people LEFT JOIN faces ON faces.person_id = people.id
+                WHERE {condition} GROUP BY people.id
+                ORDER BY people.name IS NOT NULL, auto = 0, faces DESC, people.id LIMIT ? OFFSET ?""",
+            [*params, limit, offset],
+        )
+        return [{**row, "ignored": bool(row["ignored"]), "hidden": bool(row["hidden"])} for row in rows], total
+
+    def photo(self, photo_id: int) -> dict | None:
+        row = next(self.db.query("SELECT * FROM photos WHERE id = ?", [photo_id]), None)
+        return {**row, "path": path_from_db(row["path"])} if row else None
+
+    def decision_state(self, face_ids: Sequence[int], person_ids: Sequence[int]) -> dict:
+        """What a decision on these faces and people can change, to put back with ``restore_decisions``."""
+        faces, people = ",".join("?" * len(face_ids)), ",".join("?" * len(person_ids))
+        return {
+            "faces": self.db.execute(
+                f"SELECT id, person_id, assigned FROM faces WHERE id IN ({faces})", list(face_ids)
+            ).fetchall(),
+            "rejections": self.db.execute(
+                f"SELECT face_id, person_id, created_at FROM rejections WHERE face_id IN ({faces})", list(face_ids)
+            ).fetchall(),
+            "people": list(self.db.query(f"SELECT * FROM people WHERE id IN ({people})", list(person_ids))),
+        }
+
+    def restore_decisions(self, state: dict) -> None:
+        """Undo: people, face assignments and rejections as ``decision_state`` saw them. Call
+        inside ``transaction()``."""
+        for person in state["people"]:
+            columns, marks = ", ".join(person), ",".join("?" * len(person))
+            self.db.execute(f"INSERT OR IGNORE INTO people ({columns}) VALUES ({marks})", list(person.values()))
+            self.update_person(person["id"], {k: v for k, v in person.items() if k != "id"})
+        face_ids = [face for face, _, _ in state["faces"]]
+        self.db.conn.executemany(
+            "UPDATE faces SET person_id = ?, assigned = ? WHERE id = ?",
+            [(person, assigned, face) for face, person, assigned in state["faces"]],
+        )
+        self.db.conn.executemany("DELETE FROM rejections WHERE face_id = ?", [(face,) for face in face_ids])
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO rejections (face_id, person_id, created_at) VALUES (?, ?, ?)", state["rejections"]
+        )
+        self.delete_empty_unnamed_people()
 
     def unassigned_faces(self) -> int:
         return self.db.execute("SELECT count(*) FROM faces WHERE person_id IS NULL").fetchone()[0]

@@ -664,9 +664,9 @@ def move(
 
     Example: photoface move 4711 new
     """
-    from photoface.people import move_face
+    from photoface.people import move_faces
 
-    out.print(f"face {face} is now person {_edit(move_face, face, person)}", highlight=False)
+    out.print(f"face {face} is now person {_edit(move_faces, [face], person)}", highlight=False)
 
 
 FacesArg = Annotated[list[int], typer.Argument(help="Face ids ('photoface faces' lists them).", show_default=False)]
@@ -862,6 +862,47 @@ def identify(
     out.print(table)
     if output is not None:
         out.print(f"wrote {escape(str(output))}", highlight=False)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).", min=0, max=65535)] = 8765,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; anything but 127.0.0.1 lets other machines try to connect.")
+    ] = "127.0.0.1",
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+) -> None:
+    """Review and name people in your browser: people, faces, photos and the review queue.
+
+    Only this machine can connect (unless --host says otherwise), and only with the link
+    printed at start, which holds a random token. Ctrl-C stops it.
+
+    Example: photoface serve --open
+    """
+    import webbrowser
+
+    from photoface.web import bind, is_loopback
+    from photoface.web import serve as run_server
+
+    with open_catalog() as catalog:  # a missing or unreadable catalog: one line, before anything listens
+        catalog_path = catalog.path
+    sock = run_guarded(lambda: bind(host, port))
+    if not is_loopback(host):
+        err.print(
+            f"[yellow]warning:[/yellow] listening on {escape(host)}: other machines on the network can reach "
+            "this page (they still need the token)",
+            highlight=False,
+        )
+
+    def ready(url: str) -> None:
+        out.print(f"photoface serves {escape(str(catalog_path))} at", highlight=False)
+        print(url, flush=True)  # plain, whole, on its own line: scripts and terminals pick it up
+        out.print("Ctrl-C stops it.", highlight=False)
+        if open_browser:
+            webbrowser.open(url)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run_guarded(lambda: run_server(catalog_path, sock, ready=ready))
 
 
 @app.command()

@@ -6,8 +6,8 @@ Layout of the output folder (nothing outside it is written, nothing is loaded fr
     people/<id>[-<n>].html  every face of a person, most typical first, PAGE_SIZE faces a page
     unassigned[-<n>].html   faces of nobody, biggest first
     assets/                 one stylesheet, one script (copy buttons, the name box)
-    thumbs/<face>-<key>.jpg face thumbnails; ``key`` hashes the photo's content hash and the box,
-                            so a thumbnail is made again only when its face or its photo changed
+    thumbs/<face>-<key>.jpg face thumbnails, linked from the catalog's shared cache
+                            (``photoface.thumbnails``), which ``photoface serve`` uses too
 
 Every name and path goes through ``html.escape``: a person named ``<script>`` is text. The
 only absolute paths written are the links to the photos, and ``photo_links=False`` drops them.
@@ -15,30 +15,25 @@ only absolute paths written are the links to the photos, and ``photo_links=False
 
 from __future__ import annotations
 
-import hashlib
 import html
 import math
 import os
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
-from photoface import __version__, config
+from photoface import __version__
 from photoface.catalog import Catalog
-from photoface.errors import ImageLoadError, PhotofaceError
-from photoface.imageio import load_image
-from photoface.report import crop_face
+from photoface.errors import PhotofaceError
+from photoface.people import most_typical_first
+from photoface.thumbnails import ThumbnailCache, default_folder, thumbnail_name
 
 PAGE_SIZE = 500  # faces on one page; with lazy loading the browser fetches only what is on screen
 STRIP = 8  # clearest faces on a person's card
-THUMB = 128  # pixels; the CSS shows them at 112
-THUMB_STYLE = 1  # bump when the crop changes, so cached thumbnails are remade
 MARKER = ".photoface-report"  # marks a folder as ours: we only ever clean up inside such a folder
 
 
@@ -89,7 +84,8 @@ def build_gallery(catalog: Catalog, output: Path, *, photo_links: bool = True, w
     faces = catalog.gallery_faces()
     tiles = {face["id"]: _tile(face) for face in faces}
     report = GalleryReport(index=output / "index.html", faces=len(faces))
-    _make_thumbnails(faces, tiles, output, workers, report)
+    cache = ThumbnailCache(default_folder(catalog.path))
+    _make_thumbnails(faces, tiles, output, report, cache=cache, workers=workers)
     people = _people(catalog, faces, tiles)
     unassigned = sorted((tiles[f["id"]] for f in faces if f["person"] is None), key=lambda t: -t.size)
     pages = Pages(output, photo_links)
@@ -162,44 +158,46 @@ class Pages:
 
 # ---------------------------------------------------------------------------- thumbnails
 def _tile(face: dict) -> Tile:
-    key = hashlib.blake2b(f"{face['photo_hash']}|{face['box']}|{THUMB_STYLE}".encode(), digest_size=5).hexdigest()
-    return Tile(face["id"], face["photo"], f"thumbs/{face['id']}-{key}.jpg", face["assigned"], face["size"])
+    return Tile(face["id"], face["photo"], f"thumbs/{thumbnail_name(face)}", face["assigned"], face["size"])
 
 
 def _make_thumbnails(
-    faces: list[dict], tiles: dict[int, Tile], output: Path, workers: int, report: GalleryReport
+    faces: list[dict],
+    tiles: dict[int, Tile],
+    output: Path,
+    report: GalleryReport,
+    *,
+    cache: ThumbnailCache,
+    workers: int,
 ) -> None:
-    """Make the thumbnails not cached yet, one decode per photo, and delete those of changed faces."""
-    wanted = {output / tile.thumb for tile in tiles.values()}
+    """Thumbnails come from the catalog's shared cache (made there when missing, one decode per
+    photo) and are linked into the report, which must work on its own from ``file://``."""
+    wanted = {Path(tile.thumb).name for tile in tiles.values()}
     for old in (output / "thumbs").glob("*.jpg"):
-        if old not in wanted:
+        if old.name not in wanted:
             old.unlink()
             report.thumbnails_removed += 1
-    todo: dict[str, list[dict]] = defaultdict(list)
-    for face in faces:
-        if not (output / tiles[face["id"]].thumb).exists():
-            todo[face["photo"]].append(face)
-    report.thumbnails_reused = len(faces) - sum(len(group) for group in todo.values())
-    with ThreadPoolExecutor(max(1, workers)) as pool:  # Pillow decodes and resizes without the GIL
-        for made, missing in pool.map(lambda item: _thumbnails_of_photo(*item, tiles, output), todo.items()):
-            report.thumbnails_made += made
-            if missing:
-                report.missing_photos.append(missing)
-                for face in todo[missing]:
-                    tiles[face["id"]].thumb = "assets/missing.svg"
+    todo = [face for face in faces if not (output / tiles[face["id"]].thumb).exists()]
+    made = cache.ensure(todo, workers)
+    report.thumbnails_made = made.made
+    report.thumbnails_reused = len(faces) - made.made
+    report.missing_photos = made.missing_photos
+    missing = set(made.missing_photos)
+    for face in todo:
+        if face["photo"] in missing:
+            tiles[face["id"]].thumb = "assets/missing.svg"
+        else:
+            _link(cache.path(face), output / tiles[face["id"]].thumb)
+    cache.prune(wanted)
 
 
-def _thumbnails_of_photo(photo: str, faces: list[dict], tiles: dict[int, Tile], output: Path) -> tuple[int, str]:
-    """(thumbnails written, the photo's path if it could not be read)."""
+def _link(source: Path, target: Path) -> None:
+    """A hard link shares the bytes; another drive (or a file system without links) gets a copy."""
     try:
-        loaded = load_image(photo, max_side=config.MAX_DETECTION_SIDE)
-    except ImageLoadError:
-        return 0, photo  # moved or deleted since the scan; the next scan will tell
-    for face in faces:
-        target = output / tiles[face["id"]].thumb
-        crop_face(loaded, face["box"], THUMB).save(target.with_suffix(".tmp"), "JPEG", quality=85)
-        os.replace(target.with_suffix(".tmp"), target)
-    return len(faces), ""
+        target.unlink(missing_ok=True)
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 # ---------------------------------------------------------------------------- people
@@ -217,21 +215,12 @@ def _people(catalog: Catalog, faces: list[dict], tiles: dict[int, Tile]) -> list
                 id=person["id"],
                 name=person["name"],
                 ignored=person["ignored"],
-                faces=[tiles[f["id"]] for f in _most_typical_first(own)],
+                faces=[tiles[f["id"]] for f in most_typical_first(own)],
                 photos=person["photos"],
                 strip=[tiles[f["id"]] for f in clearest],
             )
         )
     return sorted(views, key=lambda v: (v.ignored, -len(v.faces), v.id))
-
-
-def _most_typical_first(faces: list[dict]) -> list[dict]:
-    """Closest to the person's mean embedding first, so wrong faces gather at the end of the page."""
-    if len(faces) < 3:
-        return faces
-    vectors = np.stack([f["embedding"] for f in faces])
-    closeness = vectors @ vectors.mean(axis=0)
-    return [faces[i] for i in np.argsort(-closeness, kind="stable")]
 
 
 def _paged(tiles: Sequence[Tile]) -> Iterator[tuple[int, Sequence[Tile], int]]:

@@ -40,6 +40,10 @@ class PersonNotFound(PhotofaceError):  # noqa: N818 - reads as the sentence it i
     """No person with that id or name."""
 
 
+class StaleFaces(PhotofaceError):  # noqa: N818
+    """Faces are no longer where the caller saw them (a re-cluster or another window moved them)."""
+
+
 class NameInUse(PhotofaceError):  # noqa: N818
     """The name belongs to another person (who could be merged)."""
 
@@ -244,19 +248,44 @@ def _merge_into(catalog: Catalog, target: int, sources: list[int]) -> None:
     catalog.confirm_person(target)
 
 
-def move_face(catalog: Catalog, face_id: int, target: str) -> int:
-    """Put one face on another person (``"new"``: a new unnamed person). Returns that person.
+def move_faces(catalog: Catalog, face_ids: Sequence[int], target: str, *, create: bool = False) -> int:
+    """Put faces on another person (``"new"``: a new unnamed person; with ``create``, a name
+    nobody has yet makes a new person of that name). Returns that person.
 
-    The person it is taken from never gets it back automatically."""
+    The people they are taken from never get them back automatically."""
     with catalog.transaction():
-        (face,) = _face_rows(catalog, [face_id])
-        person = catalog.create_person() if target.strip().lower() == "new" else resolve(catalog, target)["id"]
-        if face["person_id"] is not None and face["person_id"] != person:
-            catalog.reject([face_id], face["person_id"])
-        catalog.forget_rejections([face_id], person)  # moving it here is the user's word
-        catalog.assign_faces([face_id], person)
+        faces = _face_rows(catalog, face_ids)
+        person = _target_person(catalog, target, create=create)
+        for face in faces:
+            if face["person_id"] is not None and face["person_id"] != person:
+                catalog.reject([face["id"]], face["person_id"])
+        ids = [face["id"] for face in faces]
+        catalog.forget_rejections(ids, person)  # moving them here is the user's word
+        catalog.assign_faces(ids, person)
         catalog.delete_empty_unnamed_people()
         return person
+
+
+def _target_person(catalog: Catalog, target: str, *, create: bool) -> int:
+    text = target.strip()
+    if text.lower() == "new":
+        return catalog.create_person()
+    if create and not text.isdigit() and catalog.person_by_name(_clean_name(text)) is None:
+        return catalog.create_person(_clean_name(text))
+    return resolve(catalog, text)["id"]
+
+
+def require_owner(catalog: Catalog, face_ids: Sequence[int], person: int | None) -> None:
+    """Raise ``StaleFaces`` unless every face still belongs to ``person`` (None: nobody): a page
+    shown before a re-cluster must not act on faces that moved since."""
+    for face in _face_rows(catalog, face_ids):
+        if face["person_id"] != person:
+            now_with = f"person {face['person_id']}" if face["person_id"] is not None else "nobody"
+            was = f"person {person}" if person is not None else "nobody"
+            raise StaleFaces(
+                f"face {face['id']} is now {now_with}'s, not {was}'s (the catalog changed since this page "
+                "was shown): reload the page; nothing was changed"
+            )
 
 
 def unassign(catalog: Catalog, face_ids: Sequence[int]) -> list[int]:
@@ -400,6 +429,7 @@ class MergeSuggestion:
     faces: int  # faces of ``person``
 
 
+MAX_NAME = 200  # characters
 SUGGESTION_SEARCH = 1000  # a person's faces (largest first) whose neighbours are candidates
 
 
@@ -549,10 +579,21 @@ def find_like(catalog: Catalog, engine: FaceEngine, photo: Path) -> list[str]:
     return catalog.photos_of([person["id"]], every=False)
 
 
+def most_typical_first(faces: list[dict]) -> list[dict]:
+    """Closest to the person's mean embedding first, so wrong faces gather at the end of the page."""
+    if len(faces) < 3:
+        return faces
+    vectors = np.stack([f["embedding"] for f in faces])
+    closeness = vectors @ vectors.mean(axis=0)
+    return [faces[i] for i in np.argsort(-closeness, kind="stable")]
+
+
 def _clean_name(name: str) -> str:
     cleaned = " ".join(name.split())
     if not cleaned:
         raise PhotofaceError("a name cannot be empty")
+    if len(cleaned) > MAX_NAME:
+        raise PhotofaceError(f"a name can have at most {MAX_NAME} characters, not {len(cleaned)}")
     if cleaned.isdigit():
         raise PhotofaceError(f"{cleaned!r} cannot be a name: numbers are person ids")
     return cleaned

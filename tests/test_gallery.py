@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from photoface.catalog import Catalog
 from photoface.cli import EXIT_ERROR, app
 from photoface.gallery import build_gallery
+from photoface.thumbnails import default_folder
 
 runner = CliRunner()
 HOSTILE = "<script>alert(1)</script>"
@@ -71,14 +72,19 @@ def test_thumbnails_are_cached_and_cleaned(named, tmp_path):
     output = tmp_path / "out"
     with Catalog.open(db) as catalog:
         first = build_gallery(catalog, output)
-        assert first.thumbnails_made == first.faces > 100
+        assert first.thumbnails_made + first.thumbnails_reused == first.faces > 100
         assert first.missing_photos == []
         stale = output / "thumbs" / "999999-0000000000.jpg"
         stale.write_bytes(b"old")
-        next(iter((output / "thumbs").glob("1-*.jpg"))).unlink()
+        shared = default_folder(catalog.path)  # the catalog's cache, which photoface serve uses too
+        for thumb in [*(output / "thumbs").glob("1-*.jpg"), *shared.glob("1-*.jpg")]:
+            thumb.unlink()
         second = build_gallery(catalog, output)
     assert (second.thumbnails_made, second.thumbnails_reused, second.thumbnails_removed) == (1, first.faces - 1, 1)
     assert not stale.exists()
+    assert len(list(shared.glob("*.jpg"))) == first.faces
+    made = next(shared.glob("1-*.jpg"))
+    assert made.stat().st_ino == (output / "thumbs" / made.name).stat().st_ino  # linked, not copied
 
 
 def test_no_photo_links_writes_no_path(named, tmp_path, fivecelebs):

@@ -1,0 +1,155 @@
+"""The review loop: the suggestion queue (``people.suggest``) asked one question at a time.
+
+"Is this face Alice?" and "are these two people one?", answered yes, no or skip. Each answer is
+stored the moment it is given, as the CLI's ``confirm``, ``reject`` and ``merge`` would store it,
+and can be undone: before an answer changes anything, the faces, rejections and people it can
+touch are kept, and undo puts them back.
+
+The queue is computed a batch at a time (``suggest`` looks at every face) and each question is
+checked against the catalog again before it is shown or answered, so a scan, a re-cluster or
+another window changing things in between never gets an answer applied to what it no longer is.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from photoface import people
+from photoface.catalog import Catalog
+from photoface.errors import PhotofaceError
+
+ANSWERS = ("yes", "no", "skip")
+BATCH = 40  # questions computed at once
+HISTORY = 200  # answers that can be undone
+
+
+class StaleQuestion(PhotofaceError):  # noqa: N818
+    """The question no longer applies (answered elsewhere, or the catalog changed)."""
+
+
+@dataclass(frozen=True)
+class Question:
+    kind: str  # "face": is ``face`` ``person``?  "merge": are ``person`` and ``other`` one?
+    person: int
+    face: int | None = None
+    other: int | None = None
+    score: float = 0.0  # 0..1, how alike
+
+    @property
+    def key(self) -> str:
+        return f"face:{self.face}:{self.person}" if self.kind == "face" else f"merge:{self.person}:{self.other}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: Question
+    answer: str
+    before: dict | None  # Catalog.decision_state before the answer changed anything
+
+
+class ReviewSession:
+    """One reviewer's queue, skips and undo history (a web server holds one)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: list[Question] = []
+        self._skipped: set[str] = set()
+        self._history: list[Answer] = []
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._history)
+
+    def current(self, catalog: Catalog) -> Question | None:
+        """The next open question, or None when there is nothing left to ask."""
+        with self._lock:
+            return self._current(catalog)
+
+    def remaining(self) -> int:
+        """Questions computed and not answered yet (more may come when they run out)."""
+        return len(self._queue)
+
+    def answer(self, catalog: Catalog, question: Question, answer: str) -> Question | None:
+        """Store ``answer`` to ``question``; returns the next question."""
+        if answer not in ANSWERS:
+            raise PhotofaceError(f"unknown answer {answer!r}: one of {', '.join(ANSWERS)}")
+        with self._lock:
+            question = next((q for q in self._queue if q.key == question.key), question)  # with its score
+            if not _still_open(catalog, question):
+                self._queue = [q for q in self._queue if q.key != question.key]
+                raise StaleQuestion("that question was answered or changed meanwhile: here is the next one")
+            before = None
+            if answer == "skip":
+                self._skipped.add(question.key)
+            else:
+                before = catalog.decision_state(*_touched(catalog, question))
+                _apply(catalog, question, answer)
+            self._history = [*self._history, Answer(question, answer, before)][-HISTORY:]
+            self._queue = [q for q in self._queue if q.key != question.key]
+            return self._current(catalog)
+
+    def undo(self, catalog: Catalog) -> Question:
+        """Take the last answer back; its question is asked again (and returned)."""
+        with self._lock:
+            if not self._history:
+                raise PhotofaceError("nothing to undo")
+            last = self._history.pop()
+            if last.before is not None:
+                with catalog.transaction():
+                    catalog.restore_decisions(last.before)
+            self._skipped.discard(last.question.key)
+            self._queue.insert(0, last.question)
+            return last.question
+
+    def _current(self, catalog: Catalog) -> Question | None:
+        for _ in range(2):  # the queue, then one fresh batch
+            while self._queue:
+                question = self._queue[0]
+                if question.key not in self._skipped and _still_open(catalog, question):
+                    return question
+                self._queue.pop(0)
+            self._queue = [q for q in _batch(catalog) if q.key not in self._skipped]
+        return None
+
+
+def _batch(catalog: Catalog) -> list[Question]:
+    """The likeliest questions first, faces and merges together by how close they are."""
+    faces, merges = people.suggest(catalog, limit=BATCH)
+    ranked = [(f.distance, Question("face", f.person, face=f.face, score=f.score)) for f in faces]
+    ranked += [(m.distance, Question("merge", m.person, other=m.other, score=m.score)) for m in merges]
+    return [question for _, question in sorted(ranked, key=lambda item: item[0])]
+
+
+def _still_open(catalog: Catalog, question: Question) -> bool:
+    person = catalog.person(question.person)
+    if person is None or person["ignored"]:
+        return False
+    if question.kind == "merge":
+        other = catalog.person(question.other) if question.other is not None else None
+        return other is not None and other["id"] != person["id"] and not other["ignored"]
+    rows = catalog.face_rows([question.face]) if question.face is not None else []
+    if not rows or rows[0]["assigned"] == "manual":
+        return False
+    return rows[0]["person_id"] != person["id"] and not catalog.rejected([question.face], person["id"])
+
+
+def _touched(catalog: Catalog, question: Question) -> tuple[list[int], list[int]]:
+    """The faces and people an answer to ``question`` can change."""
+    if question.kind == "merge":
+        held = [question.person, question.other]
+        return [face["id"] for person in held for face in catalog.faces(person=person)], held
+    (row,) = catalog.face_rows([question.face])
+    return [question.face], [question.person, *([row["person_id"]] if row["person_id"] is not None else [])]
+
+
+def _apply(catalog: Catalog, question: Question, answer: str) -> None:
+    if question.kind == "face":
+        if answer == "yes":
+            people.confirm(catalog, [question.face], question.person)
+        else:
+            people.reject(catalog, [question.face], question.person)
+    elif answer == "yes":
+        people.merge(catalog, question.other, [question.person])
+    else:  # not one person: none of these faces is the other person's, so this is never asked again
+        people.reject(catalog, [face["id"] for face in catalog.faces(person=question.person)], question.other)

@@ -1,0 +1,1 @@
+"""One module per page: each gathers its data once and renders it (``Web.render``)."""

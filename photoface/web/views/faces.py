@@ -1,0 +1,94 @@
+"""Faces: thumbnails, unassigned faces, and the edits that move faces between people."""
+
+from __future__ import annotations
+
+import io
+import math
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from photoface import people as service
+from photoface.errors import ImageLoadError
+from photoface.imageio import load_image
+from photoface.report import crop_face
+from photoface.thumbnails import thumbnail_name
+from photoface.web.app import Web, id_of, ids_of, number, text_of, web
+
+PAGE = 300
+LARGE = 256  # pixels of the face the review page asks about
+IMMUTABLE = {"cache-control": "private, max-age=31536000, immutable"}  # names change when content does
+
+
+def unassigned(request: Request) -> Response:
+    app = web(request)
+    catalog = app.catalog()
+    current = number(request, "page")
+    total = catalog.unassigned_faces()
+    faces = catalog.gallery_faces(unassigned=True, order="largest", limit=PAGE, offset=(current - 1) * PAGE)
+    data = {
+        "title": "Unassigned faces",
+        "faces": faces,
+        "count": total,
+        "page": current,
+        "pages": max(1, math.ceil(total / PAGE)),
+        "names": catalog.names(),
+    }
+    return app.render(request, "unassigned.html", data)
+
+
+def face_of(request: Request, face_id: int) -> dict:
+    found = web(request).catalog().gallery_faces(face=face_id)
+    if not found:
+        raise HTTPException(404, f"no face {face_id}: its photo was rescanned or removed")
+    return found[0]
+
+
+def thumbnail(request: Request) -> Response:
+    """``/thumbs/<face>-<key>.jpg``: only the current thumbnail of a catalogued face."""
+    name = request.path_params["name"]
+    head = name.partition("-")[0]
+    face = face_of(request, int(head)) if head.isdigit() and len(head) < 12 else None
+    if face is None or thumbnail_name(face) != name:
+        raise HTTPException(404, "no such thumbnail (the face changed since the page was made): reload the page")
+    cache = web(request).thumbs
+    if cache.ensure([face], workers=1).missing_photos:
+        raise HTTPException(404, f"cannot read {face['photo']} now (moved or deleted?): scan again")
+    return FileResponse(cache.path(face), media_type="image/jpeg", headers=IMMUTABLE)
+
+
+def large(request: Request) -> Response:
+    face = face_of(request, request.path_params["face"])
+    try:
+        loaded = load_image(face["photo"], max_side=1600)
+    except ImageLoadError as exc:
+        raise HTTPException(404, f"cannot read the photo now: {exc}") from exc
+    buffer = io.BytesIO()
+    crop_face(loaded, face["box"], LARGE).save(buffer, "JPEG", quality=88)
+    return Response(buffer.getvalue(), media_type="image/jpeg", headers={"cache-control": "private, max-age=600"})
+
+
+def reject(app: Web, body: dict) -> dict:
+    """Not this person: the faces leave the person the page shows, for good."""
+    catalog = app.catalog()
+    faces, person = ids_of(body, "faces"), id_of(body, "person")
+    service.require_owner(catalog, faces, person)
+    return {"person": service.reject(catalog, faces, person), "faces": len(faces)}
+
+
+def move(app: Web, body: dict) -> dict:
+    """To another person by name (a new name makes a new person) or id; ``from`` is who the page
+    showed them with (null: nobody), checked so a stale page changes nothing."""
+    catalog = app.catalog()
+    faces = ids_of(body, "faces")
+    service.require_owner(catalog, faces, id_of(body, "from", optional=True))
+    person = service.move_faces(catalog, faces, text_of(body, "to"), create=True)
+    return {"person": person, "name": catalog.person(person)["name"], "faces": len(faces)}
+
+
+def split(app: Web, body: dict) -> dict:
+    catalog = app.catalog()
+    faces, person = ids_of(body, "faces"), id_of(body, "person")
+    service.require_owner(catalog, faces, person)
+    return {"person": service.split(catalog, person, faces), "faces": len(faces)}

@@ -1,0 +1,455 @@
+"""``photoface serve`` as users run it: a real server process on fivecelebs, driven by Chromium
+(the whole review loop, checked after each step with the CLI's JSON) and by a hostile client."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import re
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from photoface.catalog import Catalog
+from photoface.cli import app
+from photoface.review import ReviewSession
+
+runner = CliRunner()
+HOSTILE = "<img src=x onerror=alert(1)>"
+CHROMIUM = Path(os.environ.get("PHOTOFACE_CHROMIUM", "/usr/bin/chromium"))
+# Set to a folder to keep the screenshots (the README's come from here).
+SCREENSHOTS = os.environ.get("PHOTOFACE_SCREENSHOTS")
+
+
+def cli(db: Path, *args: object) -> object:
+    result = runner.invoke(app, ["--db", str(db), *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def cli_json(db: Path, *args: object) -> object:
+    import json
+
+    return json.loads(cli(db, *args, "--json").stdout)
+
+
+@contextlib.contextmanager
+def serving(db: Path, *extra: str) -> Iterator[str]:
+    """The real ``photoface serve`` in its own process; yields the URL with the token it printed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "photoface", "--db", str(db), "serve", "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        url = None
+        while url is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], 1)
+            line = process.stdout.readline() if ready else ""
+            if line.startswith("http://"):
+                url = line.strip()
+            assert process.poll() is None, process.stderr.read()
+        assert url, "serve printed no URL within 60 s"
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert process.stderr.read() == ""  # nothing but photoface's own lines, and here none
+
+
+def base_and_token(url: str) -> tuple[str, str]:
+    base, _, token = url.partition("/?token=")
+    return base, token
+
+
+@pytest.fixture(scope="module")
+def library(fivecelebs, tmp_path_factory) -> tuple[Path, dict]:
+    """fivecelebs scanned and clustered, then made to need review as real libraries do: three
+    faces of the largest person left unassigned by clustering, and a few faces of the second
+    split into a group of their own (which clustering sometimes does to one person)."""
+    db = tmp_path_factory.mktemp("serve") / "c.db"
+    cli(db, "scan", fivecelebs)
+    cli(db, "cluster")
+    with Catalog.open(db) as catalog:
+        people = catalog.people()
+        folders = {
+            p["id"]: collections.Counter(Path(f["photo"]).parent.name for f in catalog.faces(person=p["id"]))
+            for p in people
+        }
+        largest, second, third = (p["id"] for p in people[:3])
+        left_out = [f["id"] for f in catalog.faces(person=largest)][-3:]
+        catalog.unassign_faces(left_out)
+        part = [f["id"] for f in catalog.faces(person=second)][:4]
+        split = catalog.create_person()
+        catalog.set_auto_assignments([(face, split) for face in part])
+    truth = {person: counter.most_common(1)[0][0] for person, counter in folders.items()}
+    shutil.copy(db, db.with_name("pristine.db"))
+    return db, {"largest": largest, "second": second, "third": third, "split": split, "truth": truth}
+
+
+def _browser(driver):
+    if not CHROMIUM.exists():
+        reason = f"no browser at {CHROMIUM} (apt-get install chromium, or set PHOTOFACE_CHROMIUM)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return driver.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+    )
+
+
+def _images_loaded(page) -> None:
+    """Poll from outside the page: wait_for_function evaluates a string, which the app's CSP forbids."""
+    deadline = time.monotonic() + 20
+    while not page.evaluate("[...document.images].every(i => i.complete)"):
+        assert time.monotonic() < deadline, "images still loading after 20 s"
+        page.wait_for_timeout(50)
+
+
+def _shoot(page, folder: Path, name: str) -> None:
+    _images_loaded(page)
+    path = folder / f"serve-{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    assert path.stat().st_size > 10_000
+
+
+def _broken_images(page) -> int:
+    _images_loaded(page)
+    return page.evaluate("[...document.images].filter(i => !(i.naturalWidth > 0)).length")
+
+
+def test_review_loop_in_a_real_browser(library, tmp_path):
+    """Name by typing, merge, answer Y/N/S with the keys and undo, reject on a person's page:
+    after each step the CLI's JSON shows the change, and `cluster` afterwards keeps all of it."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install .[test])")
+    db, known = library
+    shots = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    dialogs: list[str] = []
+    outside: list[str] = []
+    with serving(db) as url, playwright_api.sync_playwright() as driver:
+        base, _ = base_and_token(url)
+        browser = _browser(driver)
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.on("request", lambda r: None if r.url.startswith(base) else outside.append(r.url))
+        page.goto(url)
+        assert "token=" not in page.url  # swapped for a cookie
+        steps = Steps(page, playwright_api.expect, db, known, base=base, shots=shots)
+        steps.name_two_people()
+        steps.merge_the_split_group()
+        answers = steps.review_with_the_keyboard()
+        rejected = steps.reject_on_a_person_page()
+        steps.photo_and_unassigned_pages(answers[0])
+        steps.hostile_name_is_text()
+        browser.close()
+    assert dialogs == []
+    assert outside == []
+    for args in (("cluster",), ("cluster", "--full")):  # clustering afterwards keeps every decision
+        cli(db, *args)
+        steps.check_decisions_kept(answers, rejected)
+
+
+class Steps:
+    """The browser test's steps; each checks what the CLI's JSON shows afterwards."""
+
+    def __init__(self, page, expect, db: Path, known: dict, *, base: str, shots: Path) -> None:
+        self.page, self.expect, self.db, self.known, self.base, self.shots = page, expect, db, known, base, shots
+        self.name_of = known["truth"]
+        self.split_faces: set[int] = set()
+
+    def name_two_people(self) -> None:
+        page, expect = self.page, self.expect
+        for person in (self.known["largest"], self.known["second"]):
+            box = page.locator(f"#person-{person} .name-box")
+            box.fill(self.name_of[person])
+            with page.expect_navigation():
+                box.press("Enter")
+            expect(page.locator(f"#person-{person} .name")).to_have_text(self.name_of[person])
+            assert _people(self.db)[person]["name"] == self.name_of[person]
+        assert _broken_images(page) == 0
+        _shoot(page, self.shots, "people")
+
+    def merge_the_split_group(self) -> None:
+        split, second = self.known["split"], self.known["second"]
+        self.split_faces = {f["id"] for f in cli_json(self.db, "faces", "--person", split)}
+        self.page.locator(f"#person-{split} .pick-box").check()
+        self.page.locator(f"#person-{second} .pick-box").check()
+        with self.page.expect_navigation():
+            self.page.locator("#merge").click()
+        assert split not in _people(self.db)
+        assert self.split_faces <= {f["id"] for f in cli_json(self.db, "faces", "--person", second)}
+
+    def review_with_the_keyboard(self) -> list[dict]:
+        """Y, N, S; then undo twice (the S, then the N: asked again) and answer N again."""
+        page, expect = self.page, self.expect
+        page.goto(f"{self.base}/review")
+        asked = []
+        for key in ("y", "n", "s"):
+            ask = page.locator("#question .ask")
+            expect(ask).to_be_visible()
+            asked.append({k: ask.get_attribute(f"data-{k}") for k in ("key", "kind", "person", "face")})
+            if key == "y":
+                _shoot(page, self.shots, "review")
+            page.keyboard.press(key)
+            expect(page.locator(f'#question [data-key="{asked[-1]["key"]}"]')).to_have_count(0)
+        yes, no, skipped = asked
+        assert yes["kind"] == no["kind"] == "face", asked
+        faces = {f["id"]: f for f in cli_json(self.db, "faces")}
+        assert faces[int(yes["face"])]["person"] == int(yes["person"])
+        assert faces[int(yes["face"])]["assigned"] == "manual"
+        assert faces[int(no["face"])]["person"] != int(no["person"])
+        assert self._rejected(no)
+        page.keyboard.press("u")
+        expect(page.locator("#question .ask")).to_have_attribute("data-key", skipped["key"])
+        page.keyboard.press("u")
+        expect(page.locator("#question .ask")).to_have_attribute("data-key", no["key"])
+        assert not self._rejected(no)
+        page.keyboard.press("n")
+        expect(page.locator("#question .ask")).to_have_attribute("data-key", skipped["key"])
+        assert self._rejected(no)
+        return asked
+
+    def _rejected(self, question: dict) -> bool:
+        with Catalog.open(self.db) as catalog:
+            return bool(catalog.rejected([int(question["face"])], int(question["person"])))
+
+    def reject_on_a_person_page(self) -> int:
+        """Select the last (least typical) face of the largest person and press R."""
+        largest = self.known["largest"]
+        self.page.goto(f"{self.base}/people/{largest}")
+        last = self.page.locator("#faces .tile").last
+        rejected = int(last.get_attribute("data-face"))
+        last.click()
+        self.expect(last).to_have_class(re.compile("selected"))
+        with self.page.expect_navigation():
+            self.page.keyboard.press("r")
+        assert rejected not in {f["id"] for f in cli_json(self.db, "faces", "--person", largest)}
+        assert _broken_images(self.page) == 0
+        _shoot(self.page, self.shots, "person")
+        return rejected
+
+    def photo_and_unassigned_pages(self, question: dict) -> None:
+        with Catalog.open(self.db) as catalog:
+            photo = catalog.gallery_faces(face=int(question["face"]))[0]["photo_id"]
+        self.page.goto(f"{self.base}/photos/{photo}")
+        self.expect(self.page.locator(".photo .box")).not_to_have_count(0)
+        assert _broken_images(self.page) == 0
+        _shoot(self.page, self.shots, "photo")
+        self.page.goto(f"{self.base}/unassigned")
+        assert _broken_images(self.page) == 0
+        _shoot(self.page, self.shots, "unassigned")
+
+    def hostile_name_is_text(self) -> None:
+        third = self.known["third"]
+        self.page.goto(f"{self.base}/?show=unnamed")
+        box = self.page.locator(f"#person-{third} .name-box")
+        box.fill(HOSTILE)
+        with self.page.expect_navigation():
+            box.press("Enter")
+        self.page.goto(f"{self.base}/?show=named")
+        self.expect(self.page.locator(f"#person-{third} .name")).to_have_text(HOSTILE)
+        self.page.goto(f"{self.base}/people/{third}")
+        self.expect(self.page.locator("h1")).to_have_text(HOSTILE)
+        self.page.wait_for_timeout(300)  # time for an injected handler to fire, were there one
+
+    def check_decisions_kept(self, answers: list[dict], rejected: int) -> None:
+        yes, no, _ = answers
+        people = _people(self.db, "--all")
+        assert people[self.known["largest"]]["name"] == self.name_of[self.known["largest"]]
+        assert people[self.known["third"]]["name"] == HOSTILE
+        assert self.known["split"] not in people
+        faces = {f["id"]: f for f in cli_json(self.db, "faces")}
+        assert faces[int(yes["face"])]["person"] == int(yes["person"])
+        assert faces[int(no["face"])]["person"] != int(no["person"])
+        assert faces[rejected]["person"] != self.known["largest"]
+        assert self.split_faces <= {f["id"] for f in cli_json(self.db, "faces", "--person", self.known["second"])}
+
+
+def _people(db: Path, *args: str) -> dict[int, dict]:
+    return {p["id"]: p for p in cli_json(db, "people", *args)}
+
+
+# ---------------------------------------------------------------------------- hostile requests
+@pytest.fixture(scope="module")
+def server(library) -> Iterator[tuple[str, str, Path]]:
+    db, _ = library
+    with serving(db) as url:
+        base, token = base_and_token(url)
+        yield base, token, db
+
+
+@pytest.fixture
+def client(server) -> Iterator[tuple[httpx.Client, str]]:
+    """A client that has used the token (holds the cookie), and the page's CSRF token."""
+    base, token, _ = server
+    with httpx.Client(base_url=base, timeout=30) as session:
+        first = session.get(f"/?token={token}", follow_redirects=False)
+        assert first.status_code == 303 and first.headers["location"] == "/"
+        page = session.get("/")
+        assert page.status_code == 200
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+        yield session, csrf
+
+
+def test_no_token_no_page(server):
+    base, token, _ = server
+    for path in ("/", "/review", "/people/1", "/photos/1/image", "/static/app.js", "/?token=wrong" + token[:3]):
+        response = httpx.get(base + path)
+        assert response.status_code == 403, path
+        assert "token" in response.text
+
+
+def test_changes_need_the_csrf_token_and_json(client, server):
+    session, csrf = client
+    _, _, db = server
+    before = cli_json(db, "people", "--all")
+    assert session.post("/api/people/1/ignore", json={}).status_code == 403
+    assert session.post("/api/people/1/ignore", json={}, headers={"X-CSRF-Token": "x" * len(csrf)}).status_code == 403
+    form = session.post("/api/people/1/ignore", data={"a": "b"}, headers={"X-CSRF-Token": csrf})
+    assert form.status_code == 415
+    foreign = session.post(
+        "/api/people/1/ignore", json={}, headers={"X-CSRF-Token": csrf, "Origin": "http://evil.test"}
+    )
+    assert foreign.status_code == 403
+    assert cli_json(db, "people", "--all") == before
+
+
+def test_foreign_host_header_is_refused(client, server):
+    session, _ = client
+    base, _, _ = server
+    port = base.rsplit(":", 1)[1]
+    for host in (f"evil.test:{port}", f"localhost.evil.test:{port}", "127.0.0.1:1", "evil.test"):
+        assert session.get("/", headers={"Host": host}).status_code == 403, host
+    assert session.get("/", headers={"Host": f"localhost:{port}"}).status_code == 200
+
+
+def test_only_catalogued_photos_and_own_assets(client, server):
+    session, _ = client
+    _, _, db = server
+    assert session.get("/photos/999999").status_code == 404
+    assert session.get("/photos/999999/image").status_code == 404
+    assert session.get("/people/999999").status_code == 404
+    assert session.get("/faces/999999/large").status_code == 404
+    assert session.get("/photos/1/image?side=100000").status_code == 400
+    for path in (
+        "/static/../../catalog.py",
+        "/static/%2e%2e/%2e%2e/cli.py",
+        "/static/..%2f..%2fcli.py",
+        f"/thumbs/..%2f..%2f{db.name}",
+        "/thumbs/1-../../etc/passwd",
+        "/thumbs/1-0000000000.jpg",
+        "/etc/passwd",
+        f"/{db}",
+    ):
+        response = session.get(path)
+        assert response.status_code in (400, 404), path
+        assert b"SQLite" not in response.content and b"root:" not in response.content
+    assert session.get("/static/app.js").status_code == 200
+    assert session.get("/photos/1/image").headers["content-type"] == "image/jpeg"
+
+
+def test_bad_input_gets_a_clear_message_and_changes_nothing(client, server):
+    session, csrf = client
+    _, _, db = server
+    headers = {"X-CSRF-Token": csrf}
+    people = cli_json(db, "people")
+    if not any(p["name"] for p in people):  # when run on its own, without the browser test
+        cli(db, "name", people[0]["id"], "Someone")
+        people = cli_json(db, "people")
+    named = next(p for p in people if p["name"])
+    unnamed = next(p for p in people if not p["name"])
+    before = (cli_json(db, "people", "--all"), cli_json(db, "faces"))
+
+    def post(path: str, body: object) -> httpx.Response:
+        return session.post(path, json=body, headers=headers)
+
+    assert post("/api/people/999999/name", {"name": "Zed"}).status_code == 404
+    assert "empty" in post(f"/api/people/{unnamed['id']}/name", {"name": "   "}).json()["error"]
+    assert "at most" in post(f"/api/people/{unnamed['id']}/name", {"name": "x" * 1000}).json()["error"]
+    taken = post(f"/api/people/{unnamed['id']}/name", {"name": named["name"].upper()})
+    assert taken.status_code == 409 and taken.json()["owner"] == named["id"]
+    assert post("/api/faces/reject", {"faces": ["1"], "person": 1}).status_code == 400
+    assert post("/api/faces/reject", {"faces": [999999], "person": named["id"]}).status_code == 400
+    assert post("/api/people/merge", {"people": [named["id"]]}).status_code == 400
+    json_headers = headers | {"content-type": "application/json"}
+    broken = session.post("/api/faces/move", content=b"{not json", headers=json_headers)
+    assert broken.status_code == 400 and "JSON" in broken.json()["error"]
+    # a stale page: faces it showed with a person that a re-cluster gave to someone else
+    theirs = cli_json(db, "faces", "--person", named["id"])[0]["id"]
+    stale = post("/api/faces/move", {"faces": [theirs], "to": "Somebody New", "from": unnamed["id"]})
+    assert stale.status_code == 409 and "reload" in stale.json()["error"]
+    stale = post("/api/faces/reject", {"faces": [theirs], "person": unnamed["id"]})
+    assert stale.status_code == 409
+    stale = post("/api/review/answer", {"answer": "yes", "kind": "face", "face": theirs, "person": named["id"]})
+    assert stale.status_code == 409
+    assert (cli_json(db, "people", "--all"), cli_json(db, "faces")) == before
+    assert session.get("/").status_code == 200  # still serving
+
+
+def test_serve_refuses_a_busy_port_and_warns_off_loopback(library, tmp_path):
+    db, _ = library
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(app, ["--db", str(db), "serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.output
+    missing = runner.invoke(app, ["--db", str(tmp_path / "none.db"), "serve"])
+    assert missing.exit_code == 1 and "no catalog" in missing.stderr
+    process = subprocess.Popen(
+        [sys.executable, "-m", "photoface", "--db", str(db), "serve", "--port", "0", "--host", "0.0.0.0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        warning = process.stderr.readline()
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert warning.startswith("warning: listening on 0.0.0.0")
+
+
+def test_merge_questions_are_answered_and_undone(library, tmp_path):
+    """ "Same person?" for the split-off group: yes merges, undo brings both people back as they
+    were, no is remembered (never asked again)."""
+    source, known = library
+    db = tmp_path / "c.db"
+    shutil.copy(source.with_name("pristine.db"), db)
+    session = ReviewSession()
+    with Catalog.open(db) as catalog:
+        before = (catalog.people(include_hidden=True), catalog.faces())
+        question = session.current(catalog)
+        while question is not None and question.kind != "merge":
+            question = session.answer(catalog, question, "skip")
+        assert question is not None and {question.person, question.other} == {known["split"], known["second"]}
+        session.answer(catalog, question, "yes")
+        assert len(catalog.people()) == len(before[0]) - 1
+        assert session.undo(catalog) == question
+        assert (catalog.people(include_hidden=True), catalog.faces()) == before
+        session.answer(catalog, question, "no")
+        assert (catalog.people(include_hidden=True), catalog.faces()) == before
+    fresh = ReviewSession()  # a new session (a restarted server) does not ask it again
+    with Catalog.open(db) as catalog:
+        keys = set()
+        question = fresh.current(catalog)
+        while question is not None:
+            keys.add(question.key)
+            question = fresh.answer(catalog, question, "skip")
+    pair = {known["split"], known["second"]}
+    assert question is None and not any({int(n) for n in key.split(":")[1:]} == pair for key in keys), keys
