@@ -523,8 +523,10 @@ def _merge_suggestions(catalog: Catalog, faces: Faces, data: ClusterInput, dista
         other = int(np.argmax(similarity))
         mine = np.flatnonzero(faces.persons == people[row])
         theirs = np.flatnonzero(faces.persons == people[other])
-        if all((int(faces.ids[face]), int(people[other])) in rejected for face in mine):
-            continue  # the user said these faces are not that person
+        if all((int(faces.ids[face]), int(people[other])) in rejected for face in mine) or all(
+            (int(faces.ids[face]), int(people[row])) in rejected for face in theirs
+        ):
+            continue  # the user said these are not one person (asked either way round)
         squared = np.clip(2 - 2 * faces.embeddings[mine] @ faces.embeddings[theirs].T, 0, 4)
         mean = float(squared.min(axis=1).mean())
         if mean <= distance:
