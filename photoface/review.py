@@ -5,14 +5,18 @@ stored the moment it is given, as the CLI's ``confirm``, ``reject`` and ``merge`
 and can be undone: before an answer changes anything, the faces, rejections and people it can
 touch are kept, and undo puts them back.
 
-The queue is computed a batch at a time (``suggest`` looks at every face) and each question is
-checked against the catalog again before it is shown or answered, so a scan, a re-cluster or
-another window changing things in between never gets an answer applied to what it no longer is.
+The queue is computed a batch at a time (``suggest`` looks at every face: seconds on a large
+library), the next batch in a background thread while the reviewer answers the last questions of
+this one, so an answer never waits for it. Each question is checked against the catalog again
+before it is shown or answered, so a scan, a re-cluster or another window changing things in
+between never gets an answer applied to what it no longer is.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from photoface import people
@@ -21,6 +25,8 @@ from photoface.errors import PhotofaceError
 
 ANSWERS = ("yes", "no", "skip")
 BATCH = 40  # questions computed at once
+LOW = 15  # questions left when the next batch starts being computed
+log = logging.getLogger(__name__)
 HISTORY = 200  # answers that can be undone
 
 
@@ -49,13 +55,35 @@ class Answer:
 
 
 class ReviewSession:
-    """One reviewer's queue, skips and undo history (a web server holds one)."""
+    """One reviewer's queue, skips and undo history (a web server holds one).
 
-    def __init__(self) -> None:
+    With ``open_catalog`` (a catalog of its own for another thread), batches are computed ahead
+    in the background; without it, when the queue runs out."""
+
+    def __init__(self, open_catalog: Callable[[], Catalog] | None = None) -> None:
         self._lock = threading.Lock()
         self._queue: list[Question] = []
         self._skipped: set[str] = set()
         self._history: list[Answer] = []
+        self._open_catalog = open_catalog
+        self._ahead: list[Question] | None = None  # the next batch, once computed
+        self._computing: threading.Thread | None = None
+
+    def prefetch(self) -> None:
+        """Start computing the next batch in the background (no-op without ``open_catalog``)."""
+        if self._open_catalog is None or (self._computing is not None and self._computing.is_alive()):
+            return
+        self._computing = threading.Thread(target=self._compute_ahead, name="review-batch", daemon=True)
+        self._computing.start()
+
+    def _compute_ahead(self) -> None:
+        try:
+            with self._open_catalog() as catalog:
+                batch = _batch(catalog)
+        except Exception:  # a failed prefetch only means the next batch is computed in line
+            log.info("computing review questions ahead failed", exc_info=True)
+            return
+        self._ahead = batch  # one assignment, atomic; _current waits for this thread, not for the lock
 
     @property
     def can_undo(self) -> bool:
@@ -103,13 +131,24 @@ class ReviewSession:
             return last.question
 
     def _current(self, catalog: Catalog) -> Question | None:
-        for _ in range(2):  # the queue, then one fresh batch
-            while self._queue:
-                question = self._queue[0]
-                if question.key not in self._skipped and _still_open(catalog, question):
-                    return question
-                self._queue.pop(0)
-            self._queue = [q for q in _batch(catalog) if q.key not in self._skipped]
+        question = self._first_open(catalog)
+        if question is None and self._computing is not None:
+            self._computing.join()  # computing the next batch already: wait for it, do not compute it twice
+            self._queue, self._ahead = self._ahead or [], None
+            question = self._first_open(catalog)
+        if question is None:  # no batch ahead, or one computed before the catalog changed
+            self._queue = _batch(catalog)
+            question = self._first_open(catalog)
+        if question is not None and len(self._queue) < LOW and self._ahead is None:
+            self.prefetch()
+        return question
+
+    def _first_open(self, catalog: Catalog) -> Question | None:
+        while self._queue:
+            question = self._queue[0]
+            if question.key not in self._skipped and _still_open(catalog, question):
+                return question
+            self._queue.pop(0)
         return None
 
 

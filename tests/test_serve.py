@@ -8,8 +8,8 @@ import contextlib
 import os
 import re
 import select
-import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from photoface.catalog import Catalog
 from photoface.cli import app
+from photoface.people import most_typical_first
 from photoface.review import ReviewSession
 
 runner = CliRunner()
@@ -69,6 +70,12 @@ def serving(db: Path, *extra: str) -> Iterator[str]:
     assert process.stderr.read() == ""  # nothing but photoface's own lines, and here none
 
 
+def copy_catalog(source: Path, target: Path) -> None:
+    """SQLite's backup: a plain file copy would miss what is still in the -wal file."""
+    with contextlib.closing(sqlite3.connect(source)) as src, contextlib.closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
 def base_and_token(url: str) -> tuple[str, str]:
     base, _, token = url.partition("/?token=")
     return base, token
@@ -91,11 +98,11 @@ def library(fivecelebs, tmp_path_factory) -> tuple[Path, dict]:
         largest, second, third = (p["id"] for p in people[:3])
         left_out = [f["id"] for f in catalog.faces(person=largest)][-3:]
         catalog.unassign_faces(left_out)
-        part = [f["id"] for f in catalog.faces(person=second)][:4]
+        part = [f["id"] for f in most_typical_first(catalog.gallery_faces(person=second))][:4]
         split = catalog.create_person()
         catalog.set_auto_assignments([(face, split) for face in part])
     truth = {person: counter.most_common(1)[0][0] for person, counter in folders.items()}
-    shutil.copy(db, db.with_name("pristine.db"))
+    copy_catalog(db, db.with_name("pristine.db"))
     return db, {"largest": largest, "second": second, "third": third, "split": split, "truth": truth}
 
 
@@ -430,7 +437,7 @@ def test_merge_questions_are_answered_and_undone(library, tmp_path):
     were, no is remembered (never asked again)."""
     source, known = library
     db = tmp_path / "c.db"
-    shutil.copy(source.with_name("pristine.db"), db)
+    copy_catalog(source.with_name("pristine.db"), db)
     session = ReviewSession()
     with Catalog.open(db) as catalog:
         before = (catalog.people(include_hidden=True), catalog.faces())

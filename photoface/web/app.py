@@ -43,11 +43,12 @@ class Web:
 
     catalog_path: Path
     keys: Secrets
-    review: ReviewSession = field(default_factory=ReviewSession)
     _local: threading.local = field(default_factory=threading.local)
 
     def __post_init__(self) -> None:
         self.thumbs = ThumbnailCache(default_folder(self.catalog_path))
+        self.review = ReviewSession(lambda: Catalog.open(self.catalog_path, create=False))
+        self.review.prefetch()  # the first review page then need not wait for the queue
         self.templates = Environment(
             loader=PackageLoader("photoface.web", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
