@@ -6,12 +6,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import queue
 import re
-import select
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,14 +54,15 @@ def serving(db: Path, *extra: str) -> Iterator[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
     try:
-        deadline = time.monotonic() + 60
         url = None
+        deadline = time.monotonic() + 60
         while url is None and time.monotonic() < deadline:
-            ready, _, _ = select.select([process.stdout], [], [], 1)
-            line = process.stdout.readline() if ready else ""
-            if line.startswith("http://"):
-                url = line.strip()
+            with contextlib.suppress(queue.Empty):
+                line = lines.get(timeout=1)
+                url = line.strip() if line.startswith("http://") else None
             assert process.poll() is None, process.stderr.read()
         assert url, "serve printed no URL within 60 s"
         yield url
