@@ -7,6 +7,8 @@ import os
 import platform
 import resource
 import sys
+import threading
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,13 +32,64 @@ def peak_rss_mb() -> float:
 
 def vm_hwm_mb(pid: int | str) -> float | None:
     """A running process's peak RSS from /proc (None when it is gone or there is no /proc)."""
+    return _status_mb(pid, "VmHWM:")
+
+
+def _status_mb(pid: int | str, field: str) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None
     return None
+
+
+def tree_rss_mb(pid: int) -> float | None:
+    """The resident memory of a process and all its descendants now (a scan's worker processes
+    count): VmRSS summed over the tree, from /proc. None when the process is gone."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        rss = _status_mb(current, "VmRSS:")
+        if rss is None and current == pid:
+            return None
+        total += rss or 0.0
+        todo += children.get(current, [])
+    return total
+
+
+class PeakMemory:
+    """The peak resident memory of a running process tree: the largest sum of its processes'
+    RSS seen while sampling (every 50 ms), and at least the root's own VmHWM. (``ru_maxrss``
+    would not do: Linux carries a forking parent's peak over into the child.)"""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_mb = 0.0
+        self.running = True
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while self.running:
+            total, own = tree_rss_mb(self.pid), vm_hwm_mb(self.pid)
+            if total is None or own is None:
+                return
+            self.peak_mb = max(self.peak_mb, total, own)
+            time.sleep(0.05)
+
+    def stop(self) -> float:
+        self.running = False
+        self.thread.join()
+        return self.peak_mb
 
 
 def write_result(name: str, payload: dict) -> Path:

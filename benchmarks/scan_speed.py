@@ -14,14 +14,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import require_data, vm_hwm_mb, write_result
+from benchmarks.common import PeakMemory, require_data, write_result
 from benchmarks.engine_speed import StageClock
 from photoface import config
 from photoface.catalog import Catalog
@@ -41,32 +40,6 @@ def linked_library(folder: Path, photos: list[Path]) -> Path:
     return library
 
 
-class PeakMemory:
-    """A child's peak RSS, from VmHWM in /proc while it runs. (``ru_maxrss`` would not do:
-    Linux carries the forking parent's peak over into the child, so a big benchmark process
-    would inflate every child's number.)"""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak_mb = 0.0
-        self.running = True
-        self.thread = threading.Thread(target=self._poll, daemon=True)
-        self.thread.start()
-
-    def _poll(self) -> None:
-        while self.running:
-            peak = vm_hwm_mb(self.pid)
-            if peak is None:
-                return
-            self.peak_mb = max(self.peak_mb, peak)
-            time.sleep(0.05)
-
-    def stop(self) -> float:
-        self.running = False
-        self.thread.join()
-        return self.peak_mb
-
-
 def timed_cli_scan(db: Path, library: Path, *options: str) -> dict:
     """One ``photoface scan`` in a child process: wall time, and that child's CPU time and peak RSS."""
     with tempfile.TemporaryFile() as output:
@@ -77,7 +50,7 @@ def timed_cli_scan(db: Path, library: Path, *options: str) -> dict:
             stderr=subprocess.STDOUT,
         )
         peak = PeakMemory(child.pid)
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own CPU time, not all children's
+        _, status, usage = os.wait4(child.pid, 0)  # this child's CPU time with its worker processes (it waits for them)
         wall = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
         output.seek(0)

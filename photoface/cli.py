@@ -247,7 +247,9 @@ def scan(
             raise fail(f"{folder} does not exist: check the path")
     catalog = open_catalog(create=True)
     engine = _engine(device, profile, min_face=min_face)
-    remote = _ray_analysis(ray, device, profile, min_face, ship_bytes) if ray else None
+    remote = (
+        _ray_analysis(ray, device, profile, min_face, ship_bytes) if ray else _local_workers(engine, profile, min_face)
+    )
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -302,6 +304,23 @@ def scan(
         raise typer.Exit(128 + stop.signum if stop.signum else EXIT_CATALOG_FAULT)
     if summary.failed:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _local_workers(engine, profile: str, min_face: int | None):
+    """Worker processes for a CPU scan on several cores (photoface.processes); None on one core
+    or on CUDA, where the engine's threads share one GPU context."""
+    from photoface.processes import ProcessAnalysis, WorkerSettings
+
+    if engine.provider != "cpu" or engine.threads < 2:
+        return None
+    settings = WorkerSettings(
+        profile,
+        "cpu",
+        (("min_face", min_face),) if min_face is not None else (),
+        decode_memory=config.DECODE_MEMORY // engine.threads,
+        log_level=logging.INFO if State.debug else logging.WARNING,
+    )
+    return ProcessAnalysis(settings, workers=engine.threads)
 
 
 LOCAL_RAY = "local"  # what a bare --ray means (see ``run``)

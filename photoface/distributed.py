@@ -95,8 +95,11 @@ class RayAnalysis:
         self.actors = [remote_class.remote(settings) for _ in range(count)]
         log.info("ray: %d engine actors on %d CPUs", count, cpus)
 
-    def prepared(self, todo: list[tuple[FileEntry, PhotoRecord | None]], *, rescan: bool) -> Iterator[Prepared]:
-        """Every item of ``todo``, analysed, in the order batches finish."""
+    def prepared(
+        self, todo: list[tuple[FileEntry, PhotoRecord | None]], *, rescan: bool, known: frozenset[str] = frozenset()
+    ) -> Iterator[Prepared]:
+        """Every item of ``todo``, analysed, in the order batches finish. (``known`` is not sent:
+        a cluster's workers decode all they get, and the driver writes known content as a copy.)"""
         batches = [todo[start : start + BATCH] for start in range(0, len(todo), BATCH)]
         waiting = list(reversed(batches))
         running: dict = {}  # result ref -> (batch, tries, actor index)

@@ -195,6 +195,11 @@ class DecodeMemory:
 _DECODE_MEMORY = DecodeMemory(config.DECODE_MEMORY)
 
 
+def set_decode_memory(limit: int) -> None:
+    """This process's budget (a scan's worker processes share ``config.DECODE_MEMORY``)."""
+    _DECODE_MEMORY.limit = limit
+
+
 def _bytes_per_pixel(mode: str) -> int:
     """What Pillow stores per pixel in ``mode`` (RGB and LA take 4 bytes, like RGBA)."""
     if mode in ("1", "L", "P"):

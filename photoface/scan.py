@@ -92,7 +92,9 @@ class RemoteAnalysis(Protocol):
     """Photos analysed elsewhere (``photoface.distributed``): each item comes back as a
     ``Prepared`` holding what was found (``analysed``), an error, or why it was skipped."""
 
-    def prepared(self, todo: list[tuple[FileEntry, PhotoRecord | None]], *, rescan: bool) -> Iterator[Prepared]: ...
+    def prepared(
+        self, todo: list[tuple[FileEntry, PhotoRecord | None]], *, rescan: bool, known: frozenset[str]
+    ) -> Iterator[Prepared]: ...
 
 
 class ScanProgress(Protocol):
@@ -333,8 +335,9 @@ class Scanner:
 
     # ----------------------------------------------------------------- stages
     def _process(self, todo: list[tuple[FileEntry, PhotoRecord | None]]) -> None:
-        if self.remote is not None:  # analysed on a cluster; this process only writes
-            self._commit_in_groups(self.remote.prepared(todo, rescan=self.options.rescan))
+        if self.remote is not None:  # analysed by worker processes or a cluster; this process only writes
+            known = frozenset(self.known_hashes)
+            self._commit_in_groups(self.remote.prepared(todo, rescan=self.options.rescan, known=known))
             return
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="decode") as pool:
             prepared = _bounded_map(pool, self._prepare, todo, ahead=self.options.batch_photos)

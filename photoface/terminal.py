@@ -42,6 +42,25 @@ def own_terminal() -> Iterator[None]:
             yield
 
 
+@contextlib.contextmanager
+def terminal_on_fd2() -> Iterator[None]:
+    """Point descriptor 2 at the real terminal for a moment: a worker process started inside
+    inherits the terminal, not this process's pipe, and its own ``own_terminal`` then keeps its
+    decoders' chatter (pinned on its own files) as this process does."""
+    try:
+        terminal = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr replaced by something without a descriptor
+        yield
+        return
+    saved = os.dup(2)
+    os.dup2(terminal, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: PLR0917 - warnings' signature
     text = str(message).strip()
     owner = imageio.note_warning(text)

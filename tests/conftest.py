@@ -6,7 +6,6 @@ so a green CI always means the real-photo tests ran.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -77,15 +76,14 @@ def start_photoface(*args: str | Path) -> subprocess.Popen:
 
 
 def finish(process: subprocess.Popen, timeout: float = 600) -> Run:
-    """Wait for ``process``, sampling its peak RSS (VmHWM) until it ends."""
-    peak = 0.0
+    """Wait for ``process``, sampling the peak memory of it and its worker processes until it ends."""
+    from benchmarks.common import PeakMemory
+
+    sampler = PeakMemory(process.pid)
     deadline = time.monotonic() + timeout
     while process.poll() is None and time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]) / 1024)
         time.sleep(0.05)
+    peak = sampler.stop()
     stdout, stderr = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
     return Run(process.returncode, stdout, stderr, peak)
 

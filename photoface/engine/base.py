@@ -38,3 +38,11 @@ class OnnxModel:
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
         return self.session.run(self.output_names, {self.input_name: batch})
+
+    def run_in_chunks(self, batch: np.ndarray, size: int) -> list[np.ndarray]:
+        """``run`` on at most ``size`` inputs at a time, outputs joined: a net's activations grow
+        with the batch (R-Net on 5,000 candidates of a 12 MP photo would need 300 MB at once)."""
+        if len(batch) <= size:
+            return self.run(batch)
+        parts = [self.run(batch[start : start + size]) for start in range(0, len(batch), size)]
+        return [np.concatenate(outputs) for outputs in zip(*parts, strict=True)]

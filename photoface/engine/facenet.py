@@ -44,7 +44,4 @@ class FaceEmbedder(OnnxModel):
         return vectors.astype(np.float32)
 
     def _embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
-        parts = [
-            self.run(prewhiten(pixels[i : i + self.batch_size]))[0] for i in range(0, len(pixels), self.batch_size)
-        ]
-        return np.concatenate(parts)
+        return self.run_in_chunks(prewhiten(pixels), self.batch_size)[0]

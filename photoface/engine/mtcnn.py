@@ -14,6 +14,7 @@ from photoface.engine.base import OnnxModel
 from photoface.engine.boxes import nms, proposal_boxes, regress, square
 
 _RESAMPLE = Image.Resampling.BOX  # area averaging, as the reference's pyramid
+CHUNK = 128  # R-Net inputs per call (O-Net: a quarter); larger batches are no faster on a CPU
 
 
 def normalise(pixels: np.ndarray) -> np.ndarray:
@@ -72,7 +73,7 @@ class RNet(OnnxModel):
     name = "rnet"
 
     def score(self, image: Image.Image, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        prob, reg = self.run(normalise(crop_patches(image, boxes, 24)))
+        prob, reg = self.run_in_chunks(normalise(crop_patches(image, boxes, 24)), CHUNK)
         return prob, reg
 
 
@@ -80,7 +81,7 @@ class ONet(OnnxModel):
     name = "onet"
 
     def score(self, image: Image.Image, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        prob, reg, points = self.run(normalise(crop_patches(image, boxes, 48)))
+        prob, reg, points = self.run_in_chunks(normalise(crop_patches(image, boxes, 48)), CHUNK // 4)
         # Landmarks come as 5 x's then 5 y's, as fractions of the box.
         size = boxes[:, 2:4] - boxes[:, 0:2]
         landmarks = boxes[:, None, 0:2] + np.stack([points[:, :5], points[:, 5:]], axis=2) * size[:, None, :]
