@@ -9,6 +9,12 @@ Pipelines (each pass a child process of its own; see benchmarks/pipelines.py):
 * ``face_recognition``: dlib's HOG detector and 128-d encoder, 2 worker processes, as its
   ``--cpus 2`` command runs them (its own environment: benchmarks/peers/setup.sh).
 
+First, the real CLI as users run it (process start, model loading, catalog writes included):
+``photoface scan`` on the 300 LFW images against face_recognition in 2 processes, and on 27
+phone-sized photos against a plain full-size Pillow decode of the same files in 2 processes
+(benchmarks/pillow_decode.py): the ratios the scan-speed issue set goals for (6x; 0.65).
+``--cli-only`` stops there (about 3 minutes).
+
 Inputs: 300 LFW images, the 118 fivecelebs photos, the 9 hand-boxed group photos and 9
 phone-sized 4000x3000 photos made from them (benchmarks/phone.py). Each pass runs every
 pipeline on every input in turn (alternating), after a warm-up; medians of ``--passes``.
@@ -18,6 +24,7 @@ the networks' MACs, and ``photoface scan`` itself on all 13,233 LFW files.
 
     bash benchmarks/peers/setup.sh                 # once: face_recognition's environment
     python -m benchmarks.compare                   # about 30 min on 2 cores
+    python -m benchmarks.compare --cli-only --passes 3
 """
 
 from __future__ import annotations
@@ -271,6 +278,80 @@ def chart(result: dict, path: Path) -> None:
     figure.savefig(path)
 
 
+# ---------------------------------------------------------------------------- the CLI and its floors
+def cli_side_by_side(lfw: list[Path], phone: list[Path], passes: int, console: Console) -> dict:
+    """The real ``photoface scan`` (process start, model loading and catalog writes included)
+    against face_recognition in 2 processes on the same LFW images, and against a plain
+    full-size Pillow decode in 2 processes on the same phone photos; alternating, medians."""
+    runs: dict[str, list[dict]] = {"scan_lfw": [], "face_recognition_lfw": [], "scan_phone": [], "decode_phone": []}
+    with tempfile.TemporaryDirectory(prefix="photoface-cli-") as tmp:
+        folder = Path(tmp)
+        libraries = {"lfw": linked_library(folder / "lfw", lfw), "phone": linked_library(folder / "phone", phone)}
+        listing = folder / "phone.txt"
+        listing.write_text("\n".join(map(str, phone)))
+        for number in range(passes):
+            for name, library in libraries.items():
+                db = folder / f"{name}-{number}.db"
+                runs[f"scan_{name}"].append(timed_cli_scan(db, library))
+            timing, _ = run_child("face_recognition", lfw, folder)
+            runs["face_recognition_lfw"].append(timing)
+            child = subprocess.run(
+                [sys.executable, "-m", "benchmarks.pillow_decode", str(listing)],
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+                check=True,
+            )
+            runs["decode_phone"].append(json.loads(child.stdout.strip().splitlines()[-1]))
+            console.print(
+                f"cli pass {number + 1}/{passes}: "
+                + ", ".join(f"{key} {run[-1]['seconds']:.1f} s" for key, run in runs.items())
+            )
+    counts = {"lfw": len(lfw), "phone": len(phone)}
+    result = {}
+    for key, timings in runs.items():
+        images = counts[key.rsplit("_", 1)[1]]
+        seconds = statistics.median(t["seconds"] for t in timings)
+        result[key] = {
+            "images": images,
+            "seconds_median": seconds,
+            "seconds_all": [t["seconds"] for t in timings],
+            "images_per_second": images / seconds,
+            "peak_rss_mb": max(t["peak_rss_mb"] for t in timings),
+            "cpu_utilisation": statistics.median(t["cpu_utilisation"] for t in timings)
+            if "cpu_utilisation" in timings[0]
+            else None,
+        }
+    result["ratios"] = {
+        "scan_over_face_recognition_lfw": result["scan_lfw"]["images_per_second"]
+        / result["face_recognition_lfw"]["images_per_second"],
+        "scan_over_decode_phone": result["scan_phone"]["images_per_second"]
+        / result["decode_phone"]["images_per_second"],
+    }
+    return result
+
+
+def cli_markdown(cli: dict) -> str:
+    labels = {
+        "scan_lfw": "`photoface scan`, 300 LFW",
+        "face_recognition_lfw": "face_recognition, 2 processes, 300 LFW",
+        "scan_phone": "`photoface scan`, phone photos",
+        "decode_phone": "Pillow full-size decode, 2 processes, phone photos",
+    }
+    lines = ["| run | images/s | CPU use of 2 cores | peak RSS |", "|---|---|---|---|"]
+    for key, label in labels.items():
+        run = cli[key]
+        cpu = f"{100 * run['cpu_utilisation']:.0f}%" if run["cpu_utilisation"] is not None else "-"
+        lines.append(f"| {label} | {run['images_per_second']:.1f} | {cpu} | {run['peak_rss_mb']:.0f} MB |")
+    ratios = cli["ratios"]
+    lines += [
+        "",
+        f"scan / face_recognition on LFW: **{ratios['scan_over_face_recognition_lfw']:.2f}x** (goal 6x); "
+        f"scan / decode on phone photos: **{ratios['scan_over_decode_phone']:.2f}** (goal 0.65)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--passes", type=int, default=2)
@@ -278,14 +359,27 @@ def main() -> int:
     parser.add_argument("--skip-lfw", action="store_true", help="no LFW View 2 accuracy (quick run)")
     parser.add_argument("--skip-full-scan", action="store_true", help="no photoface scan of all LFW files")
     parser.add_argument("--chart", type=Path, default=REPO / "docs" / "benchmarks.png")
+    parser.add_argument(
+        "--cli-only", action="store_true", help="only the real CLI against face_recognition and a plain decode"
+    )
+    parser.add_argument("--phone-photos", type=int, default=27, help="phone photos for the CLI runs")
     args = parser.parse_args()
     console = Console()
     lfw_all = sorted(require_data("lfw", "images").glob("*/*.jpg"))
+    lfw_300 = lfw_all[:: len(lfw_all) // 300][:300]
+    with tempfile.TemporaryDirectory(prefix="photoface-phone-") as phone_dir:
+        phones = sorted(make_phone_photos(Path(phone_dir), repeats=-(-args.phone_photos // 27)))[: args.phone_photos]
+        cli = cli_side_by_side(lfw_300, phones, args.passes, console)
+    console.print(cli_markdown(cli))
+    if args.cli_only:
+        (RESULTS / "compare_cli.md").write_text(cli_markdown(cli))
+        console.print(f"wrote {write_result('compare_cli', cli)}, {RESULTS / 'compare_cli.md'}")
+        return 0
     groups_truth = read_face_boxes(require_data("groups"))
     with tempfile.TemporaryDirectory(prefix="photoface-phone-") as phone_dir:
         phone_truth = make_phone_photos(Path(phone_dir))
         datasets = {
-            "lfw": lfw_all[:: len(lfw_all) // 300][:300],
+            "lfw": lfw_300,
             "fivecelebs": sorted(require_data("fivecelebs").glob("*/*/*.jpg")),
             "groups": sorted(groups_truth),
             # One phone photo per group photo, the three fills in turn: face_recognition takes
@@ -294,6 +388,7 @@ def main() -> int:
         }
         measured = speed(datasets, args.pipelines, args.passes, console)
         result = {
+            "cli": cli,
             "datasets": list(datasets),
             "passes": args.passes,
             "speed": measured["runs"],
@@ -313,7 +408,7 @@ def main() -> int:
             run = timed_cli_scan(Path(tmp) / "c.db", linked_library(Path(tmp), lfw_all))
         result["full_lfw_scan"] = {**run, "images": len(lfw_all), "images_per_second": len(lfw_all) / run["seconds"]}
         console.print(f"photoface scan, all LFW: {result['full_lfw_scan']['images_per_second']:.1f} images/s")
-    table = markdown(result)
+    table = cli_markdown(cli) + "\n" + markdown(result)
     (RESULTS / "compare.md").write_text(table)
     chart(result, args.chart)
     console.print(table)

@@ -16,14 +16,17 @@ then photo by photo, and only a photo that kills a worker every time is recorded
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from photoface.crawler import FileEntry
 from photoface.scan import PhotoRecord, Prepared, analyse_prepared, prepare_file
@@ -31,8 +34,10 @@ from photoface.terminal import own_terminal, terminal_on_fd2
 
 log = logging.getLogger(__name__)
 
-BATCH = 8  # photos per task: enough to batch the embedder, small enough to keep both workers busy
+BATCH = 8  # photos per task at most: enough to batch the embedder
+BATCH_BYTES = 2 * 2**20  # of files per task at most: one or two phone photos, so no worker idles at the end
 IN_FLIGHT_PER_WORKER = 2
+WORKER_MEMORY = 300 * 2**20  # resident bytes above which a worker trims its heap after a batch
 TRIES = 2  # a batch whose worker died is tried again, then photo by photo
 
 Item = tuple[FileEntry, PhotoRecord | None]
@@ -68,7 +73,7 @@ class ProcessAnalysis:
         if not todo:
             return
         self.settings = replace(self.settings, rescan=rescan, known=frozenset(known))
-        waiting = deque((todo[start : start + BATCH], 1) for start in range(0, len(todo), BATCH))
+        waiting = deque((batch, 1) for batch in _batches(todo))
         running: deque[tuple[list[Item], int, Future]] = deque()
         while waiting or running:
             while waiting and len(running) < self.workers * IN_FLIGHT_PER_WORKER:
@@ -130,6 +135,19 @@ class ProcessAnalysis:
         self._stop(wait=True)
 
 
+def _batches(todo: list[Item]) -> Iterator[list[Item]]:
+    batch: list[Item] = []
+    size = 0
+    for item in todo:
+        if batch and (len(batch) == BATCH or size + item[0].size > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += item[0].size
+    if batch:
+        yield batch
+
+
 # ------------------------------------------------------------------ in the worker process
 _engine = None
 _settings: WorkerSettings | None = None
@@ -160,4 +178,23 @@ def analyse_batch(batch: list[Item]) -> list[Prepared]:
     ]
     ready = [p for p in prepared if p.image is not None]
     done = dict(zip(map(id, ready), analyse_prepared(_engine, ready), strict=True))
+    _give_back_memory()
     return [done.get(id(p), p) for p in prepared]
+
+
+def _give_back_memory() -> None:
+    """Hand freed memory back to the system when this worker holds more than its share.
+
+    onnxruntime frees a batch's activations, but glibc keeps the pages for reuse: at the `best`
+    profile (fp32 FaceNet, 1600-pixel pyramids) two workers then sat at 1.05 GB together.
+    Trimming after every batch cost the default profile 5-8% on phone photos (the next batch
+    faults the pages in again), so it is done only above ``WORKER_MEMORY``, which the default
+    profile's workers stay under: `best` then peaks at 0.78-0.82 GB, 4-7% slower
+    (docs/benchmarks.md)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return  # not Linux: nothing to measure, and no glibc to ask
+    if pages * os.sysconf("SC_PAGE_SIZE") > WORKER_MEMORY:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
