@@ -207,7 +207,14 @@ def scan(
     profile: ProfileOption = config.DEFAULT_PROFILE,
     min_face: MinFaceOption = None,
     device: Annotated[str, typer.Option(help=f"Where the models run: {', '.join(DEVICES)}.")] = "auto",
-    jobs: Annotated[int, typer.Option(help="Threads that read and decode photos.", min=1, max=32)] = 2,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes that read, decode and analyse photos, one per core (1, or CUDA: threads here).",
+            min=1,
+            max=32,
+        ),
+    ] = config.THREADS,
     rescan: Annotated[bool, typer.Option("--rescan", help="Analyse every photo again, changed or not.")] = False,
     hidden: Annotated[bool, typer.Option("--hidden", help="Also look inside hidden folders.")] = False,
     regions: Annotated[
@@ -247,9 +254,10 @@ def scan(
             raise fail(f"{folder} does not exist: check the path")
     catalog = open_catalog(create=True)
     engine = _engine(device, profile, min_face=min_face)
-    remote = (
-        _ray_analysis(ray, device, profile, min_face, ship_bytes) if ray else _local_workers(engine, profile, min_face)
-    )
+    if ray:
+        remote = _ray_analysis(ray, device, profile, min_face, ship_bytes)
+    else:
+        remote = _local_workers(engine, profile, min_face, jobs)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -306,21 +314,21 @@ def scan(
         raise typer.Exit(EXIT_PARTIAL)
 
 
-def _local_workers(engine, profile: str, min_face: int | None):
-    """Worker processes for a CPU scan on several cores (photoface.processes); None on one core
-    or on CUDA, where the engine's threads share one GPU context."""
+def _local_workers(engine, profile: str, min_face: int | None, jobs: int):
+    """``jobs`` worker processes for a CPU scan (photoface.processes); None for one, or on CUDA,
+    where the engine's threads share one GPU context."""
     from photoface.processes import ProcessAnalysis, WorkerSettings
 
-    if engine.provider != "cpu" or engine.threads < 2:
+    if engine.provider != "cpu" or jobs < 2:
         return None
     settings = WorkerSettings(
         profile,
         "cpu",
         (("min_face", min_face),) if min_face is not None else (),
-        decode_memory=config.DECODE_MEMORY // engine.threads,
+        decode_memory=config.DECODE_MEMORY // jobs,
         log_level=logging.INFO if State.debug else logging.WARNING,
     )
-    return ProcessAnalysis(settings, workers=engine.threads)
+    return ProcessAnalysis(settings, workers=jobs)
 
 
 LOCAL_RAY = "local"  # what a bare --ray means (see ``run``)
