@@ -207,14 +207,9 @@ def scan(
     profile: ProfileOption = config.DEFAULT_PROFILE,
     min_face: MinFaceOption = None,
     device: Annotated[str, typer.Option(help=f"Where the models run: {', '.join(DEVICES)}.")] = "auto",
-    jobs: Annotated[
-        int,
-        typer.Option(
-            help="Worker processes that read, decode and analyse photos, one per core (1, or CUDA: threads here).",
-            min=1,
-            max=32,
-        ),
-    ] = config.THREADS,
+    jobs: Annotated[int, typer.Option(help="Worker processes (1, or CUDA: threads here).", min=1, max=32)] = (
+        config.THREADS
+    ),
     rescan: Annotated[bool, typer.Option("--rescan", help="Analyse every photo again, changed or not.")] = False,
     hidden: Annotated[bool, typer.Option("--hidden", help="Also look inside hidden folders.")] = False,
     regions: Annotated[
