@@ -45,9 +45,8 @@ def _status_mb(pid: int | str, field: str) -> float | None:
     return None
 
 
-def tree_rss_mb(pid: int) -> float | None:
-    """The resident memory of a process and all its descendants now (a scan's worker processes
-    count): VmRSS summed over the tree, from /proc. None when the process is gone."""
+def descendants(pid: int) -> list[int]:
+    """The processes started by ``pid``, and theirs, from /proc (a scan's worker processes)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -55,15 +54,20 @@ def tree_rss_mb(pid: int) -> float | None:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0.0, [pid]
+    found, todo = [], list(children.get(pid, []))
     while todo:
-        current = todo.pop()
-        rss = _status_mb(current, "VmRSS:")
-        if rss is None and current == pid:
-            return None
-        total += rss or 0.0
-        todo += children.get(current, [])
-    return total
+        found.append(todo.pop())
+        todo += children.get(found[-1], [])
+    return found
+
+
+def tree_rss_mb(pid: int) -> float | None:
+    """The resident memory of a process and all its descendants now (a scan's worker processes
+    count): VmRSS summed over the tree, from /proc. None when the process is gone."""
+    own = _status_mb(pid, "VmRSS:")
+    if own is None:
+        return None
+    return own + sum(_status_mb(child, "VmRSS:") or 0.0 for child in descendants(pid))
 
 
 class PeakMemory:

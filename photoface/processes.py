@@ -19,8 +19,10 @@ import contextlib
 import ctypes
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -158,6 +160,9 @@ def _start_worker(settings: WorkerSettings) -> None:
     global _engine, _settings  # noqa: PLW0603 - one engine per worker process, made once
     # Ctrl-C reaches the whole process group: the scanning process stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A scanner killed with -9 cannot stop its workers, and they would wait for work forever
+    # (every worker holds a write end of the task queue, so it never reads end-of-file).
+    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     from photoface import imageio
     from photoface.engine import FaceEngine
 
@@ -168,6 +173,13 @@ def _start_worker(settings: WorkerSettings) -> None:
         imageio.set_decode_memory(settings.decode_memory)
     _engine = FaceEngine.from_profile(settings.profile, settings.device, threads=1, **dict(settings.overrides))
     _settings = settings
+
+
+def _exit_with_parent() -> None:
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
 
 
 def analyse_batch(batch: list[Item]) -> list[Prepared]:

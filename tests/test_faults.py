@@ -11,11 +11,13 @@ import os
 import signal
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from benchmarks.common import descendants
 from photoface.catalog import PROCESS_GONE
 from photoface.cli import EXIT_CATALOG_FAULT, EXIT_ERROR
 from tests.conftest import Run, finish, run_photoface, start_photoface
@@ -80,9 +82,15 @@ def test_status_tells_a_running_scan_from_a_dead_one(tmp_path):
         _wait_for_photos(db, 32, process)
         running = _last_scan(db)
         assert (running["status"], running["pid"]) == ("running", process.pid)
+        workers = descendants(process.pid)
+        assert workers, "the scan runs no worker processes"
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
+    deadline = time.monotonic() + 10  # the workers notice their scan is gone and end too
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
     dead = _last_scan(db)
     assert (dead["status"], dead["stop_reason"]) == ("interrupted", PROCESS_GONE)
     _rescan_completes(db, library, _committed(db))
