@@ -59,9 +59,7 @@ class EngineWorker:
         prepared = [
             prepare_file(walked, own, self.engine.max_side, rescan=rescan, data=data) for walked, own, data in batch
         ]
-        ready = [p for p in prepared if p.image is not None]
-        done = dict(zip(map(id, ready), analyse_prepared(self.engine, ready), strict=True))
-        return [done.get(id(p), p) for p in prepared]
+        return analyse_prepared(self.engine, prepared)
 
 
 class RayAnalysis:

@@ -270,8 +270,8 @@ def _target_person(catalog: Catalog, target: str, *, create: bool) -> int:
     text = target.strip()
     if text.lower() == "new":
         return catalog.create_person()
-    if create and not text.isdigit() and catalog.person_by_name(_clean_name(text)) is None:
-        return catalog.create_person(_clean_name(text))
+    if create and not text.isdigit() and catalog.person_by_name(name := _clean_name(text)) is None:
+        return catalog.create_person(name)
     return resolve(catalog, text)["id"]
 
 

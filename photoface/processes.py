@@ -188,10 +188,9 @@ def analyse_batch(batch: list[Item]) -> list[Prepared]:
         prepare_file(walked, own, _engine.max_side, known=_settings.known, rescan=_settings.rescan)
         for walked, own in batch
     ]
-    ready = [p for p in prepared if p.image is not None]
-    done = dict(zip(map(id, ready), analyse_prepared(_engine, ready), strict=True))
+    analysed = analyse_prepared(_engine, prepared)
     _give_back_memory()
-    return [done.get(id(p), p) for p in prepared]
+    return analysed
 
 
 def _give_back_memory() -> None:

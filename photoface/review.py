@@ -94,10 +94,6 @@ class ReviewSession:
         with self._lock:
             return self._current(catalog)
 
-    def remaining(self) -> int:
-        """Questions computed and not answered yet (more may come when they run out)."""
-        return len(self._queue)
-
     def answer(self, catalog: Catalog, question: Question, answer: str) -> Question | None:
         """Store ``answer`` to ``question``; returns the next question."""
         if answer not in ANSWERS:

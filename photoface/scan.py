@@ -363,11 +363,11 @@ class Scanner:
         seen: set[str] = set()
         while batch := list(islice(prepared, self.options.batch_photos)):
             # Identical files: only the first is analysed; the others are copies of it.
-            ready = [p for p in batch if p.image is not None and not self._known(p, seen)]
-            seen.update(p.digest for p in ready)
-            done = dict(zip(map(id, ready), analyse_prepared(self.engine, ready), strict=True))
-            for p in batch:
-                yield done.get(id(p)) or _without_pixels(p, None)
+            fresh = [p.image is not None and not self._known(p, seen) for p in batch]
+            seen.update(p.digest for p, new in zip(batch, fresh, strict=True) if new)
+            yield from analyse_prepared(
+                self.engine, [p if new else _without_pixels(p, None) for p, new in zip(batch, fresh, strict=True)]
+            )
 
     def _known(self, prepared: Prepared, seen: set[str]) -> bool:
         """Content analysed earlier in this scan, or already in the catalog (unless --rescan)."""
@@ -511,14 +511,17 @@ class Scanner:
 
 
 def analyse_prepared(engine: FaceEngine, batch: list[Prepared]) -> list[Prepared]:
-    """The faces of decoded photos, each photo returned without its pixels. Should the engine
-    fail on the batch, each photo is tried alone and one that still fails gets the reason
-    instead, so one odd image never ends a scan (here or on a cluster's worker)."""
+    """The faces of the decoded photos of ``batch``, each returned without its pixels; the
+    others (failed, skipped, known content) as they are. Should the engine fail on the batch,
+    each photo is tried alone and one that still fails gets the reason instead, so one odd image
+    never ends a scan (here, in a worker process or on a cluster's worker)."""
+    ready = [p for p in batch if p.image is not None]
     try:
-        found = engine.analyze_images([p.image for p in batch]) if batch else []
+        found = engine.analyze_images([p.image for p in ready]) if ready else []
     except Exception:
-        found = [_analyse_alone(engine, p) for p in batch]
-    return [_without_pixels(p, faces) for p, faces in zip(batch, found, strict=True)]
+        found = [_analyse_alone(engine, p) for p in ready]
+    faces = iter(found)
+    return [_without_pixels(p, next(faces)) if p.image is not None else p for p in batch]
 
 
 def _analyse_alone(engine: FaceEngine, prepared: Prepared) -> list[Face] | str:

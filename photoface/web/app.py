@@ -8,6 +8,7 @@ transaction. Security is one layer in front of everything (``security.Guard``).
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -24,9 +26,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from photoface import __version__
 from photoface.catalog import Catalog
-from photoface.errors import PhotofaceError
+from photoface.errors import ImageLoadError, PhotofaceError
+from photoface.imageio import LoadedImage, load_image
 from photoface.people import NameInUse, PersonNotFound, StaleFaces
 from photoface.review import ReviewSession, StaleQuestion
 from photoface.thumbnails import ThumbnailCache, default_folder, thumbnail_name
@@ -55,7 +57,7 @@ class Web:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.templates.globals.update(thumb=thumb_url, csrf=self.keys.csrf, version=__version__)
+        self.templates.globals.update(thumb=thumb_url, csrf=self.keys.csrf)
 
     def catalog(self) -> Catalog:
         """This thread's connection (SQLite connections are not shared between threads)."""
@@ -74,6 +76,21 @@ class Web:
 
 def thumb_url(face: dict) -> str:
     return f"/thumbs/{thumbnail_name(face)}"
+
+
+def loaded_photo(path: str, side: int) -> LoadedImage:
+    """A catalogued photo, upright, at most ``side`` pixels; one that cannot be read now is a 404."""
+    try:
+        return load_image(path, max_side=side)
+    except ImageLoadError as exc:
+        raise HTTPException(404, f"cannot read the photo now: {exc}") from exc
+
+
+def jpeg(image: Image.Image, quality: int) -> Response:
+    """An image made for this request (a face or a photo at some size), cached by the browser a while."""
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return Response(buffer.getvalue(), media_type="image/jpeg", headers={"cache-control": "private, max-age=600"})
 
 
 def web(request: Request) -> Web:
@@ -107,20 +124,23 @@ def action(handler: Action) -> Callable[[Request], Awaitable[Response]]:
                 raise ValueError("not an object")
         except ValueError:
             return JSONResponse({"error": "the request body is not a JSON object"}, 400)
-        body |= {key: value for key, value in request.path_params.items()}
-        app = web(request)
+        body |= request.path_params
         try:
-            return JSONResponse(await run_in_threadpool(handler, app, body))
-        except NameInUse as exc:
-            return JSONResponse({"error": str(exc), "owner": exc.owner, "owner_name": exc.name}, 409)
-        except (StaleFaces, StaleQuestion) as exc:
-            return JSONResponse({"error": str(exc), "stale": True}, 409)
-        except PersonNotFound as exc:
-            return JSONResponse({"error": str(exc)}, 404)
+            return JSONResponse(await run_in_threadpool(handler, web(request), body))
         except PhotofaceError as exc:
-            return JSONResponse({"error": str(exc)}, 400)
+            return JSONResponse(*error_answer(exc))
 
     return endpoint
+
+
+def error_answer(exc: PhotofaceError) -> tuple[dict, int]:
+    """The JSON and status of a refused request: 409 for a taken name (with its owner, so the
+    page can offer the merge) or a stale page, 404 for an unknown person, else 400."""
+    if isinstance(exc, NameInUse):
+        return {"error": str(exc), "owner": exc.owner, "owner_name": exc.name}, 409
+    if isinstance(exc, StaleFaces | StaleQuestion):
+        return {"error": str(exc), "stale": True}, 409
+    return {"error": str(exc)}, 404 if isinstance(exc, PersonNotFound) else 400
 
 
 def ids_of(body: dict, key: str, *, at_least: int = 1) -> list[int]:
@@ -181,7 +201,7 @@ def create_app(catalog_path: Path, keys: Secrets) -> Starlette:
 
 
 async def _error_page(request: Request, exc: Exception) -> Response:
-    status = exc.status_code if isinstance(exc, HTTPException) else 404 if isinstance(exc, PersonNotFound) else 400
+    status = exc.status_code if isinstance(exc, HTTPException) else error_answer(exc)[1]
     message = exc.detail if isinstance(exc, HTTPException) else str(exc)
     if status == 404 and message == "Not Found":
         message = f"nothing at {request.url.path}: start from the people page"

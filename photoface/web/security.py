@@ -73,10 +73,6 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = self._refusal(scope)
-        if refusal is not None:
-            await _with_headers(refusal)(scope, receive, send)
-            return
 
         async def send_with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
@@ -85,6 +81,11 @@ class Guard:
                 message["headers"] = [*message["headers"], *extra]
             await send(message)
 
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            refusal.headers["cache-control"] = "no-store"
+            await refusal(scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send_with_headers)
 
     def _refusal(self, scope: Scope) -> Response | None:
@@ -130,10 +131,3 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
     "cross-origin-resource-policy": "same-origin",
 }
-
-
-def _with_headers(response: Response) -> Response:
-    for key, value in SECURITY_HEADERS.items():
-        response.headers[key] = value
-    response.headers["cache-control"] = "no-store"
-    return response

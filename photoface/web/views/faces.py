@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import math
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from photoface import config
 from photoface import people as service
-from photoface.errors import ImageLoadError
-from photoface.imageio import load_image
 from photoface.report import crop_face
 from photoface.thumbnails import thumbnail_name
-from photoface.web.app import Web, id_of, ids_of, number, text_of, web
+from photoface.web.app import Web, id_of, ids_of, jpeg, loaded_photo, number, text_of, web
 
 PAGE = 300
 LARGE = 256  # pixels of the face the review page asks about
@@ -60,13 +58,7 @@ def thumbnail(request: Request) -> Response:
 
 def large(request: Request) -> Response:
     face = face_of(request, request.path_params["face"])
-    try:
-        loaded = load_image(face["photo"], max_side=1600)
-    except ImageLoadError as exc:
-        raise HTTPException(404, f"cannot read the photo now: {exc}") from exc
-    buffer = io.BytesIO()
-    crop_face(loaded, face["box"], LARGE).save(buffer, "JPEG", quality=88)
-    return Response(buffer.getvalue(), media_type="image/jpeg", headers={"cache-control": "private, max-age=600"})
+    return jpeg(crop_face(loaded_photo(face["photo"], config.MAX_DETECTION_SIDE), face["box"], LARGE), quality=88)
 
 
 def reject(app: Web, body: dict) -> dict:

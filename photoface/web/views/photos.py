@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import io
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from photoface.errors import ImageLoadError
-from photoface.imageio import load_image
-from photoface.web.app import number, web
+from photoface.web.app import jpeg, loaded_photo, number, web
 
 SIDES = (320, 640, 1024, 1600)  # sizes served (a fixed set: nobody asks us to decode at 100,000 px)
 
@@ -55,10 +51,4 @@ def image(request: Request) -> Response:
     side = number(request, "side", 1600)
     if side not in SIDES:
         raise HTTPException(400, f"side must be one of {', '.join(map(str, SIDES))}")
-    try:
-        loaded = load_image(photo["path"], max_side=side)
-    except ImageLoadError as exc:
-        raise HTTPException(404, f"cannot read the photo now: {exc}") from exc
-    buffer = io.BytesIO()
-    loaded.image.save(buffer, "JPEG", quality=85)
-    return Response(buffer.getvalue(), media_type="image/jpeg", headers={"cache-control": "private, max-age=600"})
+    return jpeg(loaded_photo(photo["path"], side).image, quality=85)
