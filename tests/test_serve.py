@@ -25,6 +25,7 @@ from photoface.catalog import Catalog
 from photoface.cli import app
 from photoface.people import most_typical_first
 from photoface.review import ReviewSession
+from tests.test_faults import _small_filesystem
 
 runner = CliRunner()
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -462,3 +463,42 @@ def test_merge_questions_are_answered_and_undone(library, tmp_path):
             question = fresh.answer(catalog, question, "skip")
     pair = {known["split"], known["second"]}
     assert question is None and not any({int(n) for n in key.split(":")[1:]} == pair for key in keys), keys
+
+
+def test_a_full_disk_is_a_message_and_the_server_keeps_serving(library, tmp_path):
+    """The catalog's disk fills up while the app runs: a change answers with what happened and
+    what to do, nothing is half-written, and once space is freed the same change works."""
+    source, _ = library
+    with _small_filesystem(tmp_path / "small", "8m") as small:
+        db = small / "c.db"
+        copy_catalog(source.with_name("pristine.db"), db)
+        with serving(db) as url:
+            base, token = base_and_token(url)
+            with httpx.Client(base_url=base, timeout=30) as session:
+                session.get(f"/?token={token}")
+                csrf = re.search(r'name="csrf-token" content="([^"]+)"', session.get("/").text).group(1)
+                person = cli_json(db, "people")[0]["id"]
+
+                def rename() -> httpx.Response:
+                    body = {"name": "Full Disk"}
+                    return session.post(f"/api/people/{person}/name", json=body, headers={"X-CSRF-Token": csrf})
+
+                filler = small / "filler"
+                with contextlib.suppress(OSError), filler.open("wb") as handle:
+                    while True:
+                        handle.write(b"x" * 65536)
+                        handle.flush()
+                full = session.post(
+                    f"/api/people/{person}/name", json={"name": "Full Disk"}, headers={"X-CSRF-Token": csrf}
+                )
+                assert full.status_code == 503, full.text
+                assert full.json()["error"].endswith(
+                    "the disk is full: free some space, then run the same command again"
+                )
+                assert session.get("/").status_code == 200
+                filler.unlink()
+                again = session.post(
+                    f"/api/people/{person}/name", json={"name": "Full Disk"}, headers={"X-CSRF-Token": csrf}
+                )
+                assert again.status_code == 200, again.text
+        assert {p["id"]: p["name"] for p in cli_json(db, "people")}[person] == "Full Disk"

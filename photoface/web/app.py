@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from photoface.catalog import Catalog
+from photoface.catalog import Catalog, describe_write_fault, is_write_fault
 from photoface.errors import ImageLoadError, PhotofaceError
 from photoface.imageio import LoadedImage, load_image
 from photoface.people import NameInUse, PersonNotFound, StaleFaces
@@ -125,10 +126,16 @@ def action(handler: Action) -> Callable[[Request], Awaitable[Response]]:
         except ValueError:
             return JSONResponse({"error": "the request body is not a JSON object"}, 400)
         body |= request.path_params
+        app = web(request)
         try:
-            return JSONResponse(await run_in_threadpool(handler, web(request), body))
+            return JSONResponse(await run_in_threadpool(handler, app, body))
         except PhotofaceError as exc:
             return JSONResponse(*error_answer(exc))
+        except (sqlite3.OperationalError, OSError) as exc:
+            if not is_write_fault(exc):
+                raise
+            # A full disk or a read-only drive: the transaction was rolled back; say so, keep serving.
+            return JSONResponse({"error": describe_write_fault(app.catalog_path, exc)}, 503)
 
     return endpoint
 
