@@ -243,8 +243,8 @@ class Catalog:
             raise CatalogError(f"no catalog at {path}: run 'photoface scan DIR' first, or pass --db")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: no implicit transactions; every write is in db.atomic().
-            conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+            # isolation_level=None: no implicit transactions; writes are in transaction().
+            conn = sqlite3.connect(str(path), timeout=LOCK_WAIT_S, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: never corrupt, at most the last commit lost
@@ -281,6 +281,26 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """A write transaction (nested: a savepoint). It takes the write lock first, waiting up
+        to the timeout while another process writes: begun deferred, a transaction that reads,
+        then writes, fails at once with "database is locked" when another process (a scan in
+        another terminal) committed in between, as SQLite cannot upgrade an outdated snapshot."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.commit()
+        except BaseException:
+            conn.rollback()  # also after a failed COMMIT (a full disk): nothing half-written stays open
+            raise
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that see one state of the catalog; writers in other processes go on meanwhile."""
         with self.db.atomic():
             yield
 
@@ -489,7 +509,12 @@ class Catalog:
 
     # ------------------------------------------------------------------ people
     def cluster_input(self) -> ClusterInput:
-        """Every face of the catalogued photos as arrays for clustering, with the user's decisions."""
+        """Every face of the catalogued photos as arrays for clustering, with the user's decisions,
+        all of one state of the catalog."""
+        with self.snapshot():
+            return self._cluster_input()
+
+    def _cluster_input(self) -> ClusterInput:
         rows = self.db.execute("""
             SELECT faces.id, faces.photo_id, faces.size, faces.embedding, faces.person_id, faces.assigned,
                    people.ignored, faces.clustered
@@ -582,8 +607,11 @@ class Catalog:
             for i, path, width, height, orientation in rows
         ]
 
-    def mark_clustered(self) -> None:
-        self.db.execute("UPDATE faces SET clustered = 1 WHERE clustered = 0")
+    def mark_clustered(self, face_ids: Sequence[int]) -> None:
+        """These faces were placed; faces a scan added since clustering read the catalog stay new."""
+        self.db.conn.executemany(
+            "UPDATE faces SET clustered = 1 WHERE id = ? AND clustered = 0", [(f,) for f in face_ids]
+        )
 
     def reject(self, face_ids: Sequence[int], person_id: int) -> None:
         """Remember that these faces are not this person (a manual decision)."""
@@ -614,12 +642,20 @@ class Catalog:
     def create_person(self, name: str | None = None) -> int:
         return self.db["people"].insert({"name": name, "created_at": now()}).last_pk
 
-    def set_auto_assignments(self, changes: Sequence[tuple[int, int | None]]) -> None:
-        """(face id, person id or None) pairs, as automatic assignments."""
-        self.db.conn.executemany(
-            "UPDATE faces SET person_id = ?, assigned = CASE WHEN ? IS NULL THEN NULL ELSE 'auto' END WHERE id = ?",
-            [(person, person, face) for face, person in changes],
+    def set_auto_assignments(self, changes: Sequence[tuple[int, int | None, int | None]]) -> int:
+        """(face id, its person when read, new person) triples, as automatic assignments; returns
+        how many were made. A face changed since it was read (another process: the user moved,
+        rejected or confirmed it, or ignored its person while clustering ran) keeps that change,
+        and a face never goes to a person merged away meanwhile or one it was rejected from."""
+        cursor = self.db.conn.executemany(
+            """UPDATE faces SET person_id = :new, assigned = CASE WHEN :new IS NULL THEN NULL ELSE 'auto' END
+               WHERE id = :face AND person_id IS :was AND assigned IS NOT 'manual'
+                 AND NOT EXISTS (SELECT 1 FROM people WHERE id = :was AND ignored)
+                 AND (:new IS NULL OR EXISTS (SELECT 1 FROM people WHERE id = :new))
+                 AND NOT EXISTS (SELECT 1 FROM rejections WHERE face_id = :face AND person_id = :new)""",
+            [{"face": face, "was": was, "new": new} for face, was, new in changes],
         )
+        return cursor.rowcount
 
     def assign_faces(self, face_ids: Sequence[int], person_id: int) -> None:
         """A manual decision: these faces are this person."""
@@ -908,15 +944,20 @@ def _file_id(path: Path) -> tuple[int, int] | None:
 
 
 # What SQLite and the OS say when the catalog's disk, not the catalog, is the problem.
+# How long a write waits for another process's write (a scan, a cluster) before it gives up.
+LOCK_WAIT_S = 30
+
 _FAULTS = {
     "full": ({errno.ENOSPC, errno.EDQUOT}, ("disk is full", "disk quota")),
     "read-only": ({errno.EROFS, errno.EACCES, errno.EPERM}, ("readonly database", "read-only", "unable to open")),
     "io": ({errno.EIO, errno.ENXIO, errno.ENODEV}, ("disk i/o error",)),
+    "busy": (set(), ("database is locked",)),
 }
 
 
 def _fault_kind(exc: BaseException) -> str | None:
-    """'full', 'read-only' or 'io' for a fault of the machine holding the catalog, else None."""
+    """'full', 'read-only', 'io' or 'busy' for a fault of the machine holding the catalog (or of
+    another program holding its lock), else None."""
     code = getattr(exc, "errno", None)
     text = str(exc).lower()
     for kind, (codes, phrases) in _FAULTS.items():
@@ -929,6 +970,7 @@ _FAULT_ADVICE = {
     "full": "the disk is full: free some space, then run the same command again",
     "read-only": "its folder is read-only or its permissions changed: make it writable, or pass another --db",
     "io": "the drive failed or was removed: reconnect or check it, then run the same command again",
+    "busy": f"another program kept it locked for {LOCK_WAIT_S} s: let it finish, then run the same command again",
     None: "check the disk, then run the same command again",
 }
 

@@ -105,7 +105,7 @@ class FaceIndex:
     @classmethod
     def build(cls, catalog: Catalog) -> FaceIndex:
         """A new index of every face in the catalog."""
-        with catalog.transaction():  # one consistent snapshot: faces and the log position
+        with catalog.snapshot():  # faces and the log position of one state
             seq = catalog.face_log_position()
             index = cls(catalog, _new_index(), seq)
             for ids, vectors in catalog.embeddings_in_chunks():
@@ -138,7 +138,7 @@ class FaceIndex:
 
     def sync(self) -> None:
         """Apply the catalog's face changes since the index was saved, and save it."""
-        with self.catalog.transaction():
+        with self.catalog.snapshot():
             changes, seq = self.catalog.face_changes_since(self.seq)
             if not changes:
                 return

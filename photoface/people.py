@@ -75,6 +75,10 @@ class ClusterReport:
 INCREMENTAL_SHARE = 0.2
 
 
+def _person_or_none(person: np.integer) -> int | None:
+    return int(person) if person != NO_PERSON else None
+
+
 def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: bool = False) -> ClusterReport:
     """Cluster the faces and store the assignments in one transaction.
 
@@ -105,14 +109,14 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: 
         persons[placeholders] = created[-2 - persons[placeholders]]
         free = ~faces.fixed
         changed = free & (persons != faces.persons)
-        catalog.set_auto_assignments(
+        made = catalog.set_auto_assignments(
             [
-                (int(face), int(person) if person != NO_PERSON else None)
-                for face, person in zip(faces.ids[changed], persons[changed], strict=True)
+                (int(face), _person_or_none(was), _person_or_none(person))
+                for face, was, person in zip(faces.ids[changed], faces.persons[changed], persons[changed], strict=True)
             ]
         )
         catalog.delete_empty_unnamed_people()
-        catalog.mark_clustered()
+        catalog.mark_clustered(faces.ids[data.new].tolist())
     assigned = int((persons != NO_PERSON).sum())
     return ClusterReport(
         people=len(np.unique(persons[persons != NO_PERSON])),
@@ -120,7 +124,7 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: 
         clusters=outcome.clusters,
         assigned=assigned,
         unassigned=len(persons) - assigned,
-        changed=int(changed.sum()),
+        changed=made,
         attached=outcome.noise_attached,
         too_small=int(((faces.sizes < settings.min_face_size) & free).sum()),
         mode=mode,

@@ -93,3 +93,33 @@ def test_reanalysed_photo_keeps_manual_names_on_the_same_face(catalog):
         catalog.replace_faces(photo, [_Face(1), _Face(2)], "m")  # edited: same face plus a new one
     rows = {row["name"] for row in catalog.faces(photo="/p/b.jpg")}
     assert rows == {"Bob", None}
+
+
+def test_a_write_after_a_read_waits_for_another_writer_instead_of_failing(tmp_path):
+    """Two processes write one catalog (a scan and a naming in another terminal). A transaction
+    that reads, then writes, must not fail because the other committed in between: begun deferred
+    it gets "database is locked" at once (an outdated snapshot cannot be upgraded)."""
+    path = tmp_path / "c.db"
+    with Catalog.open(path) as mine, Catalog.open(path) as other:
+        person = mine.create_person()
+        with mine.transaction():
+            assert mine.person(person)["name"] is None  # the read
+            # The other process waits for our write lock; give it up quickly to see that it waits.
+            other.db.conn.execute("PRAGMA busy_timeout = 50")
+            with pytest.raises(sqlite3.OperationalError, match="locked"), other.transaction():
+                other.update_person(person, {"name": "Theirs"})
+            mine.update_person(person, {"name": "Mine"})
+        with other.transaction():
+            other.update_person(person, {"name": "Theirs"})
+        with mine.transaction():
+            assert mine.person(person)["name"] == "Theirs"
+            mine.update_person(person, {"name": "Mine again"})
+        assert other.person(person)["name"] == "Mine again"
+
+
+def test_a_lock_held_too_long_is_a_busy_fault_with_advice(tmp_path):
+    from photoface.catalog import describe_write_fault, is_write_fault
+
+    exc = sqlite3.OperationalError("database is locked")
+    assert is_write_fault(exc)
+    assert describe_write_fault(tmp_path / "c.db", exc).endswith("let it finish, then run the same command again")

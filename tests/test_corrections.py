@@ -157,7 +157,8 @@ def test_suggest_proposes_merging_a_person_clustering_split(named_library):
     madonna = [f["id"] for f in _json(db, "faces", "--person", str(people["Madonna"]))]
     with Catalog.open(db) as catalog, catalog.transaction():  # as clustering does when it splits someone
         half = catalog.create_person()
-        catalog.set_auto_assignments([(face, half) for face in madonna[: len(madonna) // 2]])
+        catalog.unassign_faces(madonna[: len(madonna) // 2])
+        catalog.set_auto_assignments([(face, None, half) for face in madonna[: len(madonna) // 2]])
     merges = _json(db, "suggest")["merges"]
     assert merges and (merges[0]["person"], merges[0]["other"]) == (half, people["Madonna"])
     _run(db, "reject", *map(str, madonna[: len(madonna) // 2]), "Madonna")  # "not the same person"
@@ -230,3 +231,56 @@ def test_an_up_to_date_index_is_loaded_not_rebuilt(named_library):
             assert index_file.stat().st_mtime_ns == stamp, "nothing changed: loaded as it was"
             index_file.unlink()
             meta_file.unlink()
+
+
+def test_changes_made_while_clustering_computes_are_kept(named_library, monkeypatch):
+    """The review app (or another terminal) changes faces while ``cluster --full`` computes, and
+    a scan adds a face: the user's changes win over the plan, a person merged away meanwhile gets
+    no faces (and clustering does not crash on it), and the added face is placed by the next run."""
+    from photoface import people
+
+    _library, db = named_library
+    with Catalog.open(db) as catalog:
+        by_person: dict[int, int] = {}
+        for face in catalog.faces():
+            if face["person"] is not None:
+                by_person.setdefault(face["person"], face["id"])
+        moved, rejected, orphaned, copied = (by_person[p] for p in sorted(by_person)[:4])
+        catalog.unassign_faces([moved, rejected, orphaned, copied])  # free: clustering places them
+    added: list[int] = []
+    real_plan = people.plan
+
+    def plan_then_the_user_acts(faces, *args):
+        outcome = real_plan(faces, *args)
+        planned = dict(zip(faces.ids.tolist(), outcome.persons.tolist(), strict=True))
+        assert all(planned[face] > 0 for face in (moved, rejected, orphaned, copied))
+        with Catalog.open(db) as other:  # another connection, as another process has
+            people.move_faces(other, [moved], "Meanwhile", create=True)
+            people.reject(other, [rejected], planned[rejected])
+            people.merge(other, planned[copied], [planned[orphaned]])
+            # A twin of ``copied`` in another photo (two faces of one photo are never one person).
+            columns = "x, y, w, h, score, size, landmarks, embedding, model"
+            with other.transaction():
+                other.db.execute(
+                    f"""INSERT INTO faces (photo_id, {columns})
+                        SELECT (SELECT photo_id FROM faces WHERE id = ?), {columns} FROM faces WHERE id = ?""",
+                    [moved, copied],
+                )
+                added.append(other.db.execute("SELECT max(id) FROM faces").fetchone()[0])
+        expected.update(planned)
+        return outcome
+
+    expected: dict[int, int] = {}
+    monkeypatch.setattr(people, "plan", plan_then_the_user_acts)
+    with Catalog.open(db) as catalog:
+        people.cluster(catalog, full=True)
+    monkeypatch.undo()
+    faces = {face["id"]: face for face in _json(db, "faces")}
+    names = {p["id"]: p["name"] for p in _json(db, "people")}
+    assert names[faces[moved]["person"]] == "Meanwhile"
+    assert faces[rejected]["person"] != expected[rejected]
+    assert expected[orphaned] not in names and faces[orphaned]["person"] is None
+    assert faces[copied]["person"] == expected[copied]
+    assert faces[added[0]]["person"] is None  # the scan's face was not in what clustering read
+    assert _json(db, "cluster")["new_faces"] == 1
+    assert _assignments(db)[added[0]] == expected[copied]

@@ -25,6 +25,7 @@ from photoface.catalog import Catalog
 from photoface.cli import app
 from photoface.people import most_typical_first
 from photoface.review import ReviewSession
+from tests.conftest import finish, start_photoface
 from tests.test_faults import _small_filesystem
 
 runner = CliRunner()
@@ -103,7 +104,7 @@ def library(fivecelebs, tmp_path_factory) -> tuple[Path, dict]:
         catalog.unassign_faces(left_out)
         part = [f["id"] for f in most_typical_first(catalog.gallery_faces(person=second))][:4]
         split = catalog.create_person()
-        catalog.set_auto_assignments([(face, split) for face in part])
+        catalog.set_auto_assignments([(face, second, split) for face in part])
     truth = {person: counter.most_common(1)[0][0] for person, counter in folders.items()}
     copy_catalog(db, db.with_name("pristine.db"))
     return db, {"largest": largest, "second": second, "third": third, "split": split, "truth": truth}
@@ -488,17 +489,47 @@ def test_a_full_disk_is_a_message_and_the_server_keeps_serving(library, tmp_path
                     while True:
                         handle.write(b"x" * 65536)
                         handle.flush()
-                full = session.post(
-                    f"/api/people/{person}/name", json={"name": "Full Disk"}, headers={"X-CSRF-Token": csrf}
-                )
+                full = rename()
                 assert full.status_code == 503, full.text
                 assert full.json()["error"].endswith(
                     "the disk is full: free some space, then run the same command again"
                 )
                 assert session.get("/").status_code == 200
                 filler.unlink()
-                again = session.post(
-                    f"/api/people/{person}/name", json={"name": "Full Disk"}, headers={"X-CSRF-Token": csrf}
-                )
+                again = rename()
                 assert again.status_code == 200, again.text
         assert {p["id"]: p["name"] for p in cli_json(db, "people")}[person] == "Full Disk"
+
+
+def test_pages_and_changes_work_while_a_scan_writes(library, lfw_images, tmp_path):
+    """Another terminal scans into the catalog the app serves (WAL): every page and every change
+    keeps working while the scan writes, and each page shows the catalog as it is at that request."""
+    source, known = library
+    db = tmp_path / "c.db"
+    copy_catalog(source.with_name("pristine.db"), db)
+    counts: list[int] = []
+    with serving(db) as url:
+        base, token = base_and_token(url)
+        with httpx.Client(base_url=base, timeout=30) as session:
+            session.get(f"/?token={token}")
+            csrf = re.search(r'name="csrf-token" content="([^"]+)"', session.get("/").text).group(1)
+            scan = start_photoface("--db", db, "scan", lfw_images)  # 13,000 photos: still running at the end
+            try:
+                deadline = time.monotonic() + 120
+                while len(set(counts)) < 4 and time.monotonic() < deadline:
+                    for path in ("/", "/review", f"/people/{known['largest']}"):
+                        assert session.get(path).status_code == 200, path
+                    named = session.post(
+                        f"/api/people/{known['third']}/name",
+                        json={"name": f"Live {len(counts)}"},
+                        headers={"X-CSRF-Token": csrf},
+                    )
+                    assert named.status_code == 200, named.text
+                    counts.append(session.get("/unassigned?format=json").json()["count"])
+                assert scan.poll() is None, "the scan ended before the app saw it write"
+            finally:
+                scan.terminate()
+                stopped = finish(scan, timeout=60)
+    assert len(set(counts)) >= 4 and counts == sorted(counts), counts  # each request saw the scan's progress
+    assert "Traceback" not in stopped.stderr, stopped.stderr
+    assert _people(db, "--all")[known["third"]]["name"] == f"Live {len(counts) - 1}"

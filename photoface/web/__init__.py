@@ -22,7 +22,9 @@ def is_loopback(host: str) -> bool:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything is printed: a port in use is a clear error."""
+    """The listening socket, bound and listening before anything is printed: a port in use is a
+    clear error, and a client that connects as soon as it reads the URL waits in the backlog
+    until the server accepts (only bound, it would be refused)."""
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -31,6 +33,7 @@ def bind(host: str, port: int) -> socket.socket:
         # waits for the client's delayed ACK (Nagle): 40 ms on every request.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
+        sock.listen(128)
     except (socket.gaierror, UnicodeError) as exc:  # before OSError: gaierror is one
         raise PhotofaceError(f"--host {host!r} is not an address of this machine") from exc
     except OSError as exc:
