@@ -567,9 +567,7 @@ class Catalog:
         for photo_id, stored, width, height, orientation in rows:
             path = path_from_db(stored)
             if (wanted is not None and path in wanted) or (wanted is None and any(is_under(path, r) for r in roots)):
-                result.append(
-                    {"id": photo_id, "path": path, "width": width, "height": height, "orientation": orientation}
-                )
+                result.append(_photo_frame(photo_id, path, width, height, orientation))
         return result
 
     def named_faces_by_photo(self, people: set[int] | None = None) -> list[dict]:
@@ -587,14 +585,7 @@ class Catalog:
             if people is None or person in people:
                 wanted.add(photo_id)
             entry = photos.setdefault(
-                photo_id,
-                {
-                    "path": path_from_db(stored),
-                    "width": width,
-                    "height": height,
-                    "orientation": orientation,
-                    "faces": [],
-                },
+                photo_id, {**_photo_frame(photo_id, path_from_db(stored), width, height, orientation), "faces": []}
             )
             entry["faces"].append({"box": (x, y, w, h), "name": name})
         return [entry for photo_id, entry in photos.items() if photo_id in wanted]
@@ -923,7 +914,7 @@ class Catalog:
 
 
 def _photo_frame(photo_id: int, path: str, width: int, height: int, orientation: int | None) -> dict:
-    """What placing a region on a photo needs: its upright size and EXIF orientation."""
+    """What placing a region on a photo needs: its upright size and EXIF orientation (1 when unknown)."""
     return {"id": photo_id, "path": path, "width": width, "height": height, "orientation": orientation or 1}
 
 
@@ -943,10 +934,10 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-# What SQLite and the OS say when the catalog's disk, not the catalog, is the problem.
 # How long a write waits for another process's write (a scan, a cluster) before it gives up.
 LOCK_WAIT_S = 30
 
+# What SQLite and the OS say when the catalog's disk, not the catalog, is the problem.
 _FAULTS = {
     "full": ({errno.ENOSPC, errno.EDQUOT}, ("disk is full", "disk quota")),
     "read-only": ({errno.EROFS, errno.EACCES, errno.EPERM}, ("readonly database", "read-only", "unable to open")),

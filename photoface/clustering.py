@@ -121,6 +121,12 @@ class Neighbours:
 K = 16  # neighbours per face in the graph
 
 
+def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances between unit vectors (``a @ b``'s shape): 2 - 2 cos, kept in
+    0..4 against rounding."""
+    return np.clip(2 - 2 * a @ b, 0, 4)
+
+
 def exact_neighbours(embeddings: np.ndarray, k: int = K) -> Neighbours:
     """Brute-force neighbours of unit vectors among themselves (tests, small sets)."""
     n = len(embeddings)
@@ -128,7 +134,7 @@ def exact_neighbours(embeddings: np.ndarray, k: int = K) -> Neighbours:
     positions = np.full((n, k), -1)
     squared = np.full((n, k), np.inf, np.float32)
     for start in range(0, n, 1024):
-        block = np.clip(2 - 2 * embeddings[start : start + 1024] @ embeddings.T, 0, 4)
+        block = squared_distances(embeddings[start : start + 1024], embeddings.T)
         block[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf  # not itself
         if n > 1:
             nearest = np.argpartition(block, k - 1, axis=1)[:, :k]
@@ -234,7 +240,7 @@ def refine(neighbours: Neighbours, labels: np.ndarray, settings: ClusterSettings
     for face in np.flatnonzero(member & ~np.isfinite(nearest[:, -1])):
         fellows = np.flatnonzero(labels == labels[face])
         fellows = fellows[fellows != face]
-        row = np.sort(np.clip(2 - 2 * embeddings[fellows] @ embeddings[face], 0, 4))[:NEIGHBOURS]
+        row = np.sort(squared_distances(embeddings[fellows], embeddings[face]))[:NEIGHBOURS]
         nearest[face, : len(row)] = row
     counts = np.isfinite(nearest).sum(axis=1)
     inside = np.where(

@@ -27,6 +27,7 @@ from photoface.clustering import (
     Plan,
     plan,
     plan_new,
+    squared_distances,
     vote,
 )
 from photoface.errors import PhotofaceError
@@ -487,7 +488,7 @@ def _candidates(
     result = []
     for start in range(0, len(near), 2048):
         block = near[start : start + 2048]
-        squared = np.clip(2 - 2 * faces.embeddings[block] @ faces.embeddings[mine].T, 0, 4)
+        squared = squared_distances(faces.embeddings[block], faces.embeddings[mine].T)
         k = min(2, len(mine))
         means = np.partition(squared, k - 1, axis=1)[:, :k].mean(axis=1)
         result += [(int(p), float(m)) for p, m in zip(block, means, strict=True) if m <= distance]
@@ -533,7 +534,7 @@ def _merge_suggestions(
             (int(faces.ids[f]), int(people[row])) in rejected for f in theirs
         ):
             continue  # the user said these are not one person (asked either way round)
-        squared = np.clip(2 - 2 * faces.embeddings[mine] @ faces.embeddings[theirs].T, 0, 4)
+        squared = squared_distances(faces.embeddings[mine], faces.embeddings[theirs].T)
         mean = float(squared.min(axis=1).mean())
         if mean <= distance:
             found.append((mean, int(people[row]), int(people[other]), float(alike), len(mine)))

@@ -67,7 +67,7 @@ def import_regions(catalog: Catalog, paths: Iterable[str] | None = None, roots: 
 
 
 def _photo_regions(path: Path, photo: dict, report: RegionImport) -> list[Region]:
-    upright, orientation = (photo["width"], photo["height"]), photo["orientation"] or 1
+    upright, orientation = (photo["width"], photo["height"]), photo["orientation"]
     found: list[Region] = []
     for source, read in [(path, embedded_xmp), *((car, _read_sidecar) for car in sidecars(path))]:
         try:
@@ -155,7 +155,7 @@ def _has_our_regions(path: Path) -> bool:
 def _export_photo(photo: dict, style: str, dry_run: bool, report: RegionExport) -> None:
     path = Path(photo["path"])
     target = sidecar_path(path, style)
-    upright, orientation = (photo["width"], photo["height"]), photo["orientation"] or 1
+    upright, orientation = (photo["width"], photo["height"]), photo["orientation"]
     ours = [Region(face["name"], tuple(face["box"])) for face in photo["faces"]]
     try:
         existing = _existing_text(target)

@@ -19,9 +19,10 @@ def _photo(request: Request) -> dict:
     return photo
 
 
-def box_place(box: tuple, width: int, height: int) -> dict:
+def box_place(box: tuple, photo: dict) -> dict:
     """A face box (upright full-resolution pixels) as percentages of the photo, for CSS."""
     x, y, w, h = box
+    width, height = photo["width"] or 1, photo["height"] or 1
     return {
         "left": round(100 * x / width, 3),
         "top": round(100 * y / height, 3),
@@ -33,10 +34,9 @@ def box_place(box: tuple, width: int, height: int) -> dict:
 def page(request: Request) -> Response:
     app = web(request)
     photo = _photo(request)
-    width, height = photo["width"] or 1, photo["height"] or 1
     faces = app.catalog().gallery_faces(photo_id=photo["id"])
     for face in faces:
-        face["place"] = box_place(face["box"], width, height)
+        face["place"] = box_place(face["box"], photo)
     data = {
         "title": photo["path"].rsplit("/", 1)[-1],
         "photo": {k: photo[k] for k in ("id", "path", "width", "height", "taken_at")},

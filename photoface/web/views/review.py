@@ -39,9 +39,8 @@ def question_data(app: Web, question: Question | None) -> dict:
     if question.kind == "face":
         (face,) = catalog.gallery_faces(face=question.face)
         photo = catalog.photo(face["photo_id"])
-        width, height = photo["width"] or 1, photo["height"] or 1
-        face["place"] = box_place(face["box"], width, height)
-        face["aspect"] = f"{width} / {height}"
+        face["place"] = box_place(face["box"], photo)
+        face["aspect"] = f"{photo['width'] or 1} / {photo['height'] or 1}"
         data["face"] = face
         data["current"] = catalog.person(face["person"]) if face["person"] is not None else None
     else:
