@@ -31,9 +31,9 @@ from rich.table import Table
 from benchmarks.common import require_data, vm_hwm_mb, write_result
 from benchmarks.scan_speed import linked_library
 from photoface.catalog import Catalog
-from photoface.distributed import EngineSettings, RayAnalysis
+from photoface.distributed import RayAnalysis
 from photoface.engine import Face, FaceEngine
-from photoface.scan import Analysed, Prepared, Scanner
+from photoface.scan import Analysed, EngineSettings, Prepared, Scanner
 
 
 class PretendWorker:

@@ -317,9 +317,7 @@ def _local_workers(engine, profile: str, min_face: int | None, jobs: int):
     if engine.provider != "cpu" or jobs < 2:
         return None
     settings = WorkerSettings(
-        profile,
-        "cpu",
-        (("min_face", min_face),) if min_face is not None else (),
+        _engine_settings(profile, "cpu", min_face),
         decode_memory=config.DECODE_MEMORY // jobs,
         log_level=logging.INFO if State.debug else logging.WARNING,
     )
@@ -330,11 +328,16 @@ LOCAL_RAY = "local"  # what a bare --ray means (see ``run``)
 
 
 def _ray_analysis(address: str, device: str, profile: str, min_face: int | None, ship_bytes: bool):
-    from photoface.distributed import EngineSettings, RayAnalysis
+    from photoface.distributed import RayAnalysis
 
-    overrides = (("min_face", min_face),) if min_face else ()
-    settings = EngineSettings(profile, device, overrides)
+    settings = _engine_settings(profile, device, min_face)
     return run_guarded(lambda: RayAnalysis(None if address == LOCAL_RAY else address, settings, ship_bytes=ship_bytes))
+
+
+def _engine_settings(profile: str, device: str, min_face: int | None):
+    from photoface.scan import EngineSettings
+
+    return EngineSettings(profile, device, (("min_face", min_face),) if min_face is not None else ())
 
 
 def _import_regions(catalog, paths: list[str]):

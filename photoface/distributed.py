@@ -17,11 +17,10 @@ import logging
 import os
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from photoface.crawler import FileEntry
 from photoface.errors import PhotofaceError
-from photoface.scan import PhotoRecord, Prepared, analyse_prepared, prepare_file
+from photoface.scan import EngineSettings, PhotoRecord, Prepared, analyse_prepared, prepare_file
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +34,11 @@ class ClusterError(PhotofaceError):
     """Ray is missing, or the cluster cannot be reached."""
 
 
-@dataclass(frozen=True)
-class EngineSettings:
-    """How each actor builds its engine: the same profile and device as a local scan."""
-
-    profile: str
-    device: str
-    overrides: tuple[tuple[str, object], ...] = ()
-
-
 class EngineWorker:
     """The actor's body: one engine, loaded once, analysing batches of photos."""
 
     def __init__(self, settings: EngineSettings) -> None:
-        from photoface.engine import FaceEngine
-
-        self.engine = FaceEngine.from_profile(settings.profile, settings.device, **dict(settings.overrides))
+        self.engine = settings.build()
 
     def pid(self) -> int:
         return os.getpid()

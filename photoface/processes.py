@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from photoface.crawler import FileEntry
-from photoface.scan import PhotoRecord, Prepared, analyse_prepared, prepare_file
+from photoface.scan import EngineSettings, PhotoRecord, Prepared, analyse_prepared, prepare_file
 from photoface.terminal import own_terminal, terminal_on_fd2
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,7 @@ Item = tuple[FileEntry, PhotoRecord | None]
 class WorkerSettings:
     """How each worker builds its engine, and what it need not decode."""
 
-    profile: str
-    device: str
-    overrides: tuple[tuple[str, object], ...] = ()
+    engine: EngineSettings
     known: frozenset[str] = frozenset()  # content hashes the catalog already holds
     rescan: bool = False
     decode_memory: int | None = None  # this worker's share of the full-size decode budget
@@ -164,14 +162,13 @@ def _start_worker(settings: WorkerSettings) -> None:
     # (every worker holds a write end of the task queue, so it never reads end-of-file).
     threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     from photoface import imageio
-    from photoface.engine import FaceEngine
 
     _terminal.enter_context(own_terminal())  # decoder chatter pinned on this worker's files
     # After own_terminal: log lines go to the terminal it keeps, not into its pipe.
     logging.basicConfig(level=settings.log_level, format="%(name)s: %(message)s")  # as the CLI's
     if settings.decode_memory is not None:
         imageio.set_decode_memory(settings.decode_memory)
-    _engine = FaceEngine.from_profile(settings.profile, settings.device, threads=1, **dict(settings.overrides))
+    _engine = settings.engine.build(threads=1)
     _settings = settings
 
 

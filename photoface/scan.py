@@ -88,6 +88,19 @@ class ScanSummary:
         }
 
 
+@dataclass(frozen=True)
+class EngineSettings:
+    """How a worker of a remote analysis (a process, a Ray actor) builds its engine: the same
+    profile and device as a local scan."""
+
+    profile: str
+    device: str
+    overrides: tuple[tuple[str, object], ...] = ()
+
+    def build(self, **extra: object) -> FaceEngine:
+        return FaceEngine.from_profile(self.profile, self.device, **dict(self.overrides), **extra)
+
+
 class RemoteAnalysis(Protocol):
     """Photos analysed elsewhere (``photoface.distributed``): each item comes back as a
     ``Prepared`` holding what was found (``analysed``), an error, or why it was skipped."""

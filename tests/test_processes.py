@@ -12,6 +12,7 @@ from photoface.cli import app
 from photoface.crawler import walk
 from photoface.engine import FaceEngine
 from photoface.processes import ProcessAnalysis, WorkerSettings
+from photoface.scan import EngineSettings
 
 runner = CliRunner()
 
@@ -46,7 +47,7 @@ def test_a_worker_that_dies_loses_only_the_photo_that_killed_it(fivecelebs, tmp_
     todo = [(entry, None) for entry in walk([library])]
     from tests.crashing_worker import analyse_or_die
 
-    executor = ProcessAnalysis(WorkerSettings("balanced", "cpu"), workers=2, task=analyse_or_die)
+    executor = ProcessAnalysis(WorkerSettings(EngineSettings("balanced", "cpu")), workers=2, task=analyse_or_die)
     try:
         results = {Path(p.entry.path).name: p for p in executor.prepared(todo, rescan=False)}
     finally:
@@ -59,6 +60,6 @@ def test_a_worker_that_dies_loses_only_the_photo_that_killed_it(fivecelebs, tmp_
 
 
 def test_no_work_starts_no_process():
-    executor = ProcessAnalysis(WorkerSettings("balanced", "cpu"))
+    executor = ProcessAnalysis(WorkerSettings(EngineSettings("balanced", "cpu")))
     assert list(executor.prepared([], rescan=False)) == [] and executor.worker_pids() == []
     executor.close()
