@@ -107,6 +107,11 @@ class Neighbours:
     positions: np.ndarray
     squared: np.ndarray
 
+    @classmethod
+    def empty(cls, n: int, k: int) -> Neighbours:
+        """``n`` faces with no neighbours yet."""
+        return cls(np.full((n, k), -1), np.full((n, k), np.inf, np.float32))
+
     def restricted(self, keep: np.ndarray) -> Neighbours:
         """The graph among the faces at positions ``keep`` only, renumbered 0..len(keep)-1."""
         index = np.full(len(self.positions), -1)
@@ -131,8 +136,7 @@ def exact_neighbours(embeddings: np.ndarray, k: int = K) -> Neighbours:
     """Brute-force neighbours of unit vectors among themselves (tests, small sets)."""
     n = len(embeddings)
     k = max(1, min(k, n - 1)) if n > 1 else 1
-    positions = np.full((n, k), -1)
-    squared = np.full((n, k), np.inf, np.float32)
+    positions, squared = Neighbours.empty(n, k)
     for start in range(0, n, 1024):
         block = squared_distances(embeddings[start : start + 1024], embeddings.T)
         block[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf  # not itself

@@ -148,7 +148,7 @@ def face_graph(
     rows of ``into`` when given."""
     chunk = 20_000
     n = len(faces.ids)
-    graph = into or Neighbours(np.full((n, K), -1), np.full((n, K), np.inf, np.float32))
+    graph = into or Neighbours.empty(n, K)
     positions, squared = graph.positions, graph.squared
     targets = np.arange(n) if rows is None else np.asarray(rows)
     for start in range(0, len(targets), chunk):
@@ -451,9 +451,16 @@ def suggest(
     faces = Faces(**data.arrays)
     people = [resolve(catalog, ref)["id"]] if ref is not None else sorted(data.named)
     index = FaceIndex.open(catalog)
+    # One graph for everyone: each person's rows are their own faces, filled once.
+    graph = Neighbours.empty(len(faces.ids), K)
+    rejected: dict[int, set[int]] = {}
+    for face, person in data.rejections:
+        rejected.setdefault(person, set()).add(face)
     best: dict[int, tuple[float, int]] = {}
     for person in people:
-        for position, mean in _candidates(index, faces, data, person, distance):
+        for position, mean in _candidates(
+            index, graph, faces, person, rejected=rejected.get(person, set()), distance=distance
+        ):
             if position not in best or mean < best[position][0]:
                 best[position] = (mean, person)
     ranked = sorted(best.items(), key=lambda item: (item[1][0], item[0]))[:limit]
@@ -468,16 +475,15 @@ def suggest(
 
 
 def _candidates(
-    index: FaceIndex, faces: Faces, data: ClusterInput, person: int, distance: float
+    index: FaceIndex, graph: Neighbours, faces: Faces, person: int, *, rejected: set[int], distance: float
 ) -> list[tuple[int, float]]:
-    """(position, mean squared distance to the person's two nearest faces) of likely faces."""
+    """(position, mean squared distance to the person's two nearest faces) of likely faces;
+    ``rejected``: faces rejected for the person."""
     mine = np.flatnonzero(faces.persons == person)
     if len(mine) < 1:
         return []
     searched = mine[np.argsort(-faces.sizes[mine], kind="stable")[:SUGGESTION_SEARCH]]
-    graph = face_graph(index, faces, searched)
-    near = np.unique(graph.positions[searched])
-    rejected = {face for face, rejected_person in data.rejections if rejected_person == person}
+    near = np.unique(face_graph(index, faces, searched, into=graph).positions[searched])
     near = near[
         (near >= 0)
         & (faces.persons[near] != person)
