@@ -136,7 +136,8 @@ def exact_neighbours(embeddings: np.ndarray, k: int = K) -> Neighbours:
     """Brute-force neighbours of unit vectors among themselves (tests, small sets)."""
     n = len(embeddings)
     k = max(1, min(k, n - 1)) if n > 1 else 1
-    positions, squared = Neighbours.empty(n, k)
+    blank = Neighbours.empty(n, k)
+    positions, squared = blank.positions, blank.squared
     for start in range(0, n, 1024):
         block = squared_distances(embeddings[start : start + 1024], embeddings.T)
         block[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf  # not itself
@@ -146,7 +147,7 @@ def exact_neighbours(embeddings: np.ndarray, k: int = K) -> Neighbours:
             positions[start : start + 1024] = np.take_along_axis(nearest, order, 1)
             squared[start : start + 1024] = np.take_along_axis(block, positions[start : start + 1024], 1)
     positions[~np.isfinite(squared)] = -1
-    return Neighbours(positions, squared)
+    return blank
 
 
 def hdbscan_labels(neighbours: Neighbours, settings: ClusterSettings, *, allow_single: bool = False) -> np.ndarray:
