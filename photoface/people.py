@@ -261,9 +261,7 @@ def move_faces(catalog: Catalog, face_ids: Sequence[int], target: str, *, create
     with catalog.transaction():
         faces = _face_rows(catalog, face_ids)
         person = _target_person(catalog, target, create=create)
-        for face in faces:
-            if face["person_id"] is not None and face["person_id"] != person:
-                catalog.reject([face["id"]], face["person_id"])
+        _never_given_back(catalog, faces, to=person)
         ids = [face["id"] for face in faces]
         catalog.forget_rejections(ids, person)  # moving them here is the user's word
         catalog.assign_faces(ids, person)
@@ -285,12 +283,22 @@ def require_owner(catalog: Catalog, face_ids: Sequence[int], person: int | None)
     shown before a re-cluster must not act on faces that moved since."""
     for face in _face_rows(catalog, face_ids):
         if face["person_id"] != person:
-            now_with = f"person {face['person_id']}" if face["person_id"] is not None else "nobody"
-            was = f"person {person}" if person is not None else "nobody"
             raise StaleFaces(
-                f"face {face['id']} is now {now_with}'s, not {was}'s (the catalog changed since this page "
-                "was shown): reload the page; nothing was changed"
+                f"face {face['id']} is now {_whose(face['person_id'])}, not {_whose(person)} (the catalog changed "
+                "since this page was shown): reload the page; nothing was changed"
             )
+
+
+def _whose(person: int | None) -> str:
+    return f"person {person}'s" if person is not None else "nobody's"
+
+
+def _never_given_back(catalog: Catalog, faces: list[dict], to: int | None = None) -> None:
+    """Faces taken from their people (going ``to`` another, or to nobody): clustering never
+    gives them back."""
+    for face in faces:
+        if face["person_id"] is not None and face["person_id"] != to:
+            catalog.reject([face["id"]], face["person_id"])
 
 
 def unassign(catalog: Catalog, face_ids: Sequence[int]) -> list[int]:
@@ -298,9 +306,7 @@ def unassign(catalog: Catalog, face_ids: Sequence[int]) -> list[int]:
     with the person they were taken from. Returns the people they left."""
     with catalog.transaction():
         faces = _face_rows(catalog, face_ids)
-        for face in faces:
-            if face["person_id"] is not None:
-                catalog.reject([face["id"]], face["person_id"])
+        _never_given_back(catalog, faces)
         catalog.unassign_faces([face["id"] for face in faces])
         catalog.delete_empty_unnamed_people()
         return sorted({face["person_id"] for face in faces if face["person_id"] is not None})
@@ -315,9 +321,9 @@ def split(catalog: Catalog, ref: str | int, face_ids: Sequence[int]) -> int:
         strangers = [face for face in faces if face["person_id"] != person["id"]]
         if strangers:
             face = strangers[0]
-            owner = f"person {face['person_id']}'s" if face["person_id"] is not None else "nobody's"
             raise PhotofaceError(
-                f"face {face['id']} is {owner}, not person {person['id']}'s: split takes faces of one person"
+                f"face {face['id']} is {_whose(face['person_id'])}, not person {person['id']}'s: "
+                "split takes faces of one person"
             )
         new_person = catalog.create_person()
         catalog.reject([face["id"] for face in faces], person["id"])
