@@ -568,7 +568,7 @@ def prepare_file(
     """Read a file once (or take ``data``, its bytes sent from elsewhere), hash it, and decode it
     unless its content is ``known``: a new or changed photo, ready for the engine."""
     if data is not None:
-        entry, digest = walked, hashlib.blake2b(data, digest_size=16).hexdigest()
+        entry, digest = walked, content_hasher(data).hexdigest()
     else:
         try:
             entry, data, digest = read_file(walked)
@@ -618,6 +618,11 @@ WHOLE_READ_LIMIT = 64 * 2**20
 RECENT_NS = 10 * 10**9  # a file modified this recently and changed since the walk is being written
 
 
+def content_hasher(data: bytes = b"") -> hashlib.blake2b:
+    """The hash that names a photo's content in the catalog (``photos.hash``), wherever it is read."""
+    return hashlib.blake2b(data, digest_size=16)
+
+
 def read_file(walked: FileEntry) -> tuple[FileEntry, bytes | None, str]:
     """Read and hash a file as it is now: (its entry as read, its bytes if small, its digest).
 
@@ -627,7 +632,7 @@ def read_file(walked: FileEntry) -> tuple[FileEntry, bytes | None, str]:
     """
     with open(walked.path, "rb") as handle:
         before = os.fstat(handle.fileno())
-        hasher = hashlib.blake2b(digest_size=16)
+        hasher = content_hasher()
         data = None
         if before.st_size <= WHOLE_READ_LIMIT:
             data = handle.read()
