@@ -19,7 +19,7 @@ from rich.table import Table
 
 from photoface import __version__, config
 from photoface.clustering import ClusterSettings
-from photoface.engine.session import DEVICES
+from photoface.engine.devices import DEVICES
 from photoface.errors import PhotofaceError
 
 app = typer.Typer(
@@ -387,7 +387,7 @@ def status(
 
     Example: photoface status --failed
     """
-    from photoface.engine.session import choose_providers
+    from photoface.engine.devices import cuda_installed
     from photoface.scan import last_scan
 
     with open_catalog() as catalog:
@@ -398,7 +398,7 @@ def status(
     # What the catalog's faces were made with; before any scan, what a scan would use.
     stats["model"] = ", ".join(models) if models else run_guarded(_default_model_id)
     stats["models"] = models
-    stats["provider"] = "cuda" if "CUDAExecutionProvider" in choose_providers("auto") else "cpu"
+    stats["provider"] = "cuda" if cuda_installed() else "cpu"
     if failures is not None:
         stats["failures"] = failures
     if as_json:
@@ -435,10 +435,9 @@ def _describe_scan(last: dict | None) -> str:
 
 
 def _default_model_id() -> str:
-    from photoface.engine.facenet import FaceEmbedder
-    from photoface.engine.models import model_id
+    from photoface.engine.models import FACENET_FILES, model_id
 
-    return model_id(FaceEmbedder.files[config.PROFILES[config.DEFAULT_PROFILE].precision])
+    return model_id(FACENET_FILES[config.PROFILES[config.DEFAULT_PROFILE].precision])
 
 
 @app.command()

@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from photoface.catalog import (
     PROCESS_GONE,
@@ -49,9 +49,11 @@ from photoface.catalog import (
     printable,
 )
 from photoface.crawler import FileEntry, WalkError, walk
-from photoface.engine import Face, FaceEngine
 from photoface.errors import CatalogError, ImageLoadError, PhotofaceError
 from photoface.imageio import LoadedImage, load_image
+
+if TYPE_CHECKING:  # the engine (onnxruntime) loads only where a scan builds one
+    from photoface.engine import Face, FaceEngine
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,8 @@ class EngineSettings:
     overrides: tuple[tuple[str, object], ...] = ()
 
     def build(self, **extra: object) -> FaceEngine:
+        from photoface.engine import FaceEngine
+
         return FaceEngine.from_profile(self.profile, self.device, **dict(self.overrides), **extra)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from photoface.engine.base import OnnxModel
+from photoface.engine.models import FACENET_FILES
 
 EMBEDDING_SIZE = 128
 
@@ -30,7 +31,7 @@ class FaceEmbedder(OnnxModel):
     name = "facenet"
     batch_size = 32
     # The manifest entry for each precision; int8 is static QDQ (tools/export_models.py).
-    files: ClassVar[dict[str, str]] = {"fp32": "facenet", "int8": "facenet-int8"}
+    files: ClassVar[dict[str, str]] = FACENET_FILES
 
     def embed(self, crops: Sequence[Image.Image], flip: bool = True) -> np.ndarray:
         """(N, 128) float32 unit vectors for N aligned 160x160 RGB crops."""

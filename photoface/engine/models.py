@@ -15,6 +15,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # beside it. PHOTOFACE_MODELS overrides both.
 _CANDIDATES = (PACKAGE_DIR / "models", PACKAGE_DIR.parent / "models")
 MANIFEST = "manifest.json"
+# FaceNet's manifest entry for each precision.
+FACENET_FILES = {"fp32": "facenet", "int8": "facenet-int8"}
 
 
 def models_dir() -> Path:

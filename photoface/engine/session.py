@@ -1,4 +1,8 @@
-"""The only module that imports onnxruntime: providers, threads and session options."""
+"""The only module that imports onnxruntime: providers, threads and session options.
+
+Importing it starts the runtime; ``photoface.offline`` (imported with the package) has switched
+its telemetry off by then.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,10 @@ from typing import Literal
 import onnxruntime as ort
 
 from photoface import config
+from photoface.engine.devices import CPU, CUDA, DEVICES
 from photoface.errors import DeviceError, ModelError
 
 Device = Literal["auto", "cpu", "cuda"]
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-
-CPU = "CPUExecutionProvider"
-CUDA = "CUDAExecutionProvider"
 
 log = logging.getLogger(__name__)
 
