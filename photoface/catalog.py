@@ -138,7 +138,16 @@ def m003_people_at_scale(db: sqlite_utils.Database) -> None:
     db["rejections"].create_index(["person_id"])
 
 
-SCHEMA_VERSION = 3  # the number of registered migrations
+@migrations()
+def m004_near_copies(db: sqlite_utils.Database) -> None:
+    # Derived, like the face index: the face this one is a near-copy of (the oldest face of its
+    # group, photoface/copies.py), written by `cluster`. No foreign key: deleting a face would
+    # then search this column for every face removed; readers join it to faces instead, so an
+    # original that is gone reads as none.
+    db.execute("ALTER TABLE faces ADD COLUMN copy_of INTEGER")
+
+
+SCHEMA_VERSION = 4  # the number of registered migrations
 
 # How face lists can be ordered (a fixed set: the ORDER BY text is never built from a request).
 FACE_ORDERS = {
@@ -214,6 +223,7 @@ class ClusterInput:
     named: frozenset[int]
     ignored: frozenset[int]
     rejections: frozenset[tuple[int, int]]  # (face id, person id): "not this person"
+    copy_of: np.ndarray  # (N,) the face id each face was last found a near-copy of, -1 for none
 
 
 class FaceLike(Protocol):
@@ -435,9 +445,10 @@ class Catalog:
             params.append(path_to_db(photo))
         sql = f"""
             SELECT faces.id, photos.path, faces.x, faces.y, faces.w, faces.h, faces.score, faces.size,
-                   faces.person_id, faces.assigned, people.name, faces.embedding
+                   faces.person_id, faces.assigned, people.name, faces.embedding, original.id AS copy_of
             FROM faces JOIN photos ON photos.id = faces.photo_id
             LEFT JOIN people ON people.id = faces.person_id
+            LEFT JOIN faces AS original ON original.id = faces.copy_of
             {"WHERE " + " AND ".join(where) if where else ""}
             ORDER BY faces.id"""
         result = []
@@ -451,6 +462,7 @@ class Catalog:
                 "person": row["person_id"],
                 "name": row["name"],
                 "assigned": row["assigned"],
+                "copy_of": row["copy_of"],
             }
             if embeddings:
                 face["embedding"] = np.frombuffer(row["embedding"], np.float32).tolist()
@@ -517,7 +529,7 @@ class Catalog:
     def _cluster_input(self) -> ClusterInput:
         rows = self.db.execute("""
             SELECT faces.id, faces.photo_id, faces.size, faces.embedding, faces.person_id, faces.assigned,
-                   people.ignored, faces.clustered
+                   people.ignored, faces.clustered, faces.copy_of
             FROM faces JOIN photos ON photos.id = faces.photo_id
             LEFT JOIN people ON people.id = faces.person_id
             WHERE photos.status = 'ok' ORDER BY faces.id""").fetchall()
@@ -534,6 +546,7 @@ class Catalog:
         return ClusterInput(
             arrays=arrays,
             new=np.array([not r[7] for r in rows], dtype=bool),
+            copy_of=np.array([r[8] if r[8] is not None else -1 for r in rows], dtype=np.int64),
             named=frozenset(
                 r[0] for r in self.db.execute("SELECT id FROM people WHERE name IS NOT NULL AND NOT ignored")
             ),
@@ -597,6 +610,10 @@ class Catalog:
             _photo_frame(i, path_from_db(path), width, height, orientation)
             for i, path, width, height, orientation in rows
         ]
+
+    def set_copies(self, copies: Sequence[tuple[int, int | None]]) -> None:
+        """(face id, the face id it is a near-copy of or None): what clustering found."""
+        self.db.conn.executemany("UPDATE faces SET copy_of = ? WHERE id = ?", [(o, f) for f, o in copies])
 
     def mark_clustered(self, face_ids: Sequence[int]) -> None:
         """These faces were placed; faces a scan added since clustering read the catalog stay new."""
@@ -791,6 +808,10 @@ class Catalog:
             "faces": one("SELECT count(*) FROM faces"),
             "failed": one("SELECT count(*) FROM photos WHERE status = 'failed'"),
             "duplicates": one("SELECT count(*) FROM photos WHERE status = 'duplicate'"),
+            "near_duplicates": one("""
+                SELECT count(DISTINCT faces.photo_id) FROM faces
+                JOIN faces AS original ON original.id = faces.copy_of AND original.photo_id != faces.photo_id
+                JOIN photos ON photos.id = faces.photo_id AND photos.status = 'ok'"""),
             "photos_without_faces": one(
                 "SELECT count(*) FROM photos WHERE status = 'ok' AND id NOT IN (SELECT photo_id FROM faces)"
             ),

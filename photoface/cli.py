@@ -412,6 +412,7 @@ def status(
         ("faces", stats["faces"]),
         ("photos without faces", stats["photos_without_faces"]),
         ("duplicates", stats["duplicates"]),
+        ("near-duplicates", stats["near_duplicates"]),
         ("failed files", stats["failed"]),
         ("people named / unnamed", f"{stats['people_named']} / {stats['people_unnamed']}"),
         ("unassigned faces", stats["unassigned_faces"]),

@@ -16,7 +16,11 @@ The rules, in order:
    HDBSCAN's condensed tree and excess-of-mass selection). HDBSCAN knows no absolute
    distance (two strangers who are each other's nearest neighbours make a "cluster"), so an
    absolute, local rule refines it: a member stays when its two nearest faces in the
-   cluster are within ``distance`` on average (``refine``).
+   cluster are within ``distance`` on average (``refine``). HDBSCAN with small clusters cuts
+   a varied person into dense pieces (dark webcam shots and phone selfies); pieces whose faces
+   are close on average (average linkage, within ``merge_distance``) and clearly nearer each
+   other than any third cluster (``margin``) are joined again, never two with faces in one
+   photo or with fixed faces of two people (``merge``).
    A cluster takes over the person holding most of its faces; if it holds confirmed faces
    of several people (look-alikes, siblings), each free face goes to the nearest of them;
    a cluster of nobody's faces becomes a new person; one led by an ignored person stays
@@ -28,6 +32,11 @@ The rules, in order:
 6. A face the user took from a person (moved away, unassigned, rejected) is never given back
    to that person automatically.
 
+Near-copies (one shot re-saved, resized, cropped; a face repeated in a collage) are one face:
+``plan`` and ``plan_new`` fold each group of them into one point before these rules and give
+every member its person afterwards (``photoface.copies``); rule 5 is applied to the points, so
+it never separates a face from its own copies.
+
 ``plan`` does all of it over every face (``cluster --full``); ``plan_new`` only places the
 faces added since the last run, leaving every earlier assignment as it is.
 
@@ -37,11 +46,14 @@ row changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from photoface import copies
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -61,6 +73,9 @@ class ClusterSettings:
     # it must also be nearer its cluster than ``margin`` times its nearest outsider (refine).
     sure_distance: float = 0.65
     margin: float = 0.8
+    # Two clusters merge when their faces are within this mean squared distance of each other
+    # (all pairs, average linkage: ``merge``).
+    merge_distance: float = 1.0
     min_face_size: float = 20.0  # pixels, the box's shorter side
 
 
@@ -92,6 +107,8 @@ class Plan:
     persons: np.ndarray
     clusters: int  # clusters HDBSCAN found
     noise_attached: int
+    # Each face's original when it is a near-copy (a position), else -1 (photoface.copies).
+    copy_of: np.ndarray | None = None
 
 
 def new_person(k: int) -> int:
@@ -259,6 +276,150 @@ def refine(neighbours: Neighbours, labels: np.ndarray, settings: ClusterSettings
     return labels
 
 
+def merge(
+    neighbours: Neighbours,
+    labels: np.ndarray,
+    embeddings: np.ndarray,
+    *,
+    distance: float,
+    sure: float,
+    margin: float,
+    photos: np.ndarray,
+    owners: np.ndarray,
+) -> np.ndarray:
+    """Clusters joined by average linkage, on the neighbour graph: two clusters become one when
+    the mean squared distance between their faces (all pairs of one and the other) is within
+    ``distance``, the nearest pairs first.
+
+    HDBSCAN on a small ``min_cluster_size`` cuts a varied person into pieces (the dark webcam
+    shots and the phone selfies, the beard and the clean shave), each dense, that are far from
+    each other at their edges but close on average. The average over every pair of faces is the
+    measure a person's photos share across such differences, and the one that stays strict in a
+    crowd: two strangers' clusters do not come close on average through a few look-alike faces.
+
+    Like ``refine``, the rule adapts to density: within ``sure`` two mutually nearest clusters
+    merge whatever else is near; between it and ``distance``, only when their mean distance is
+    under ``margin`` times that to the nearest third cluster. Two pieces of one family member
+    are far nearer each other than anyone else; in a crowd of thousands (LFW) look-alike
+    clusters lie at similar distances, and stay apart.
+
+    Only clusters that some graph edge within ``distance / margin`` joins are compared (so
+    never all pairs). Mean distances come from each cluster's sum of vectors (unit vectors: the mean of
+    ``|a - b|^2`` is ``2 - 2 sum_a . sum_b / (n_a n_b)``), so merging costs nothing per face.
+    Merges go in rounds: every two clusters that are each other's nearest join at once, which is
+    the order sequential average linkage takes (it is reducible), in a few dozen numpy passes.
+
+    Never joined: clusters with faces in the same photo (two faces of one photo are two
+    people) and clusters holding fixed faces of different people (``owners``: each face's
+    fixed person, -1 where none). Noise (-1) stays noise.
+    """
+    clustered = np.flatnonzero(labels >= 0)
+    if not len(clustered):
+        return labels.copy()
+    units, unit_of = np.unique(labels[clustered], return_inverse=True)
+    count = len(units)
+    cluster_of = np.full(len(labels), -1)
+    cluster_of[clustered] = unit_of
+    sums = np.zeros((count, embeddings.shape[1]), np.float32)
+    np.add.at(sums, unit_of, embeddings[clustered])
+    sizes = np.bincount(unit_of, minlength=count).astype(np.float64)
+    owner = np.full(count, -1)
+    fixed = clustered[owners[clustered] >= 0]
+    for unit, person in zip(cluster_of[fixed], owners[fixed], strict=True):
+        owner[unit] = person if owner[unit] in (-1, person) else -2  # -2: several people already
+    reach = distance / margin  # a pair farther than this never decides a merge, as pair or as outsider
+    near = (neighbours.positions >= 0) & (neighbours.squared <= reach)
+    rows = np.repeat(np.arange(len(labels)), near.shape[1])[near.ravel()]
+    pairs = _unit_pairs(cluster_of[rows], cluster_of[neighbours.positions[near]], count)
+    apart = _unit_pairs(*_same_photo_pairs(cluster_of, photos), count)
+    parent = np.arange(count)
+    while len(pairs):
+        low, high = pairs // count, pairs % count
+        mean = _mean_squared(sums, sizes, low, high)
+        close = mean <= reach
+        pairs, low, high, mean = pairs[close], low[close], high[close], mean[close]
+        mergeable = ~np.isin(pairs, apart)
+        mergeable &= (owner[low] == -1) | (owner[high] == -1) | ((owner[low] == owner[high]) & (owner[low] >= 0))
+        first, second = _two_nearest(low, high, mean, count)  # outsiders: any other cluster
+        nearest, _ = _two_nearest(low[mergeable], high[mergeable], mean[mergeable], count)
+        outsider = np.minimum(
+            np.where(first[0][low] == high, second[1][low], first[1][low]),
+            np.where(first[0][high] == low, second[1][high], first[1][high]),
+        )
+        mutual = mergeable & (nearest[0][low] == high) & (nearest[0][high] == low)
+        mutual &= (mean <= sure) | ((mean <= distance) & (mean <= margin * outsider))
+        if not mutual.any():
+            break
+        into, gone = low[mutual], high[mutual]
+        sums[into] += sums[gone]
+        sizes[into] += sizes[gone]
+        owner[into] = np.where(owner[into] == -1, owner[gone], owner[into])
+        step = np.arange(count)
+        step[gone] = into
+        parent = step[parent]
+        pairs = _unit_pairs(step[low], step[high], count)
+        apart = _unit_pairs(step[apart // count], step[apart % count], count)
+    result = labels.copy()
+    result[clustered] = parent[unit_of]
+    return result
+
+
+def _mean_squared(sums: np.ndarray, sizes: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Mean squared distance between the faces of clusters ``low`` and ``high`` (pairwise arrays),
+    from their sums of unit vectors; in blocks, so memory stays bounded."""
+    mean = np.empty(len(low))
+    block = 1 << 15  # two gathers of 32,768 x 128 float32: 32 MB
+    for start in range(0, len(low), block):
+        a, b = low[start : start + block], high[start : start + block]
+        mean[start : start + len(a)] = 2 - 2 * np.einsum("ij,ij->i", sums[a], sums[b]) / (sizes[a] * sizes[b])
+    return mean
+
+
+def _two_nearest(
+    low: np.ndarray, high: np.ndarray, mean: np.ndarray, count: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Each unit's nearest and second nearest partner among the pairs, as (partners, distances);
+    -1 and inf where there is none. Ties go to the smaller id."""
+    ends, others, both = np.r_[low, high], np.r_[high, low], np.r_[mean, mean]
+    order = np.lexsort((others, both, ends))
+    ends, others, both = ends[order], others[order], both[order]
+    first = np.flatnonzero(np.r_[True, ends[1:] != ends[:-1]]) if len(ends) else np.zeros(0, int)
+    second = first + 1
+    second = second[(second < len(ends)) & np.isin(second, first, invert=True)]
+    result = []
+    for rows in (first, second):
+        partner, distance = np.full(count, -1), np.full(count, np.inf)
+        partner[ends[rows]], distance[ends[rows]] = others[rows], both[rows]
+        result.append((partner, distance))
+    return result[0], result[1]
+
+
+def _unit_pairs(a: np.ndarray, b: np.ndarray, count: int) -> np.ndarray:
+    """Distinct unordered pairs of different units (>= 0), each coded ``low * count + high``."""
+    keep = (a >= 0) & (b >= 0) & (a != b)
+    low, high = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+    return np.unique(low.astype(np.int64) * count + high)
+
+
+def _same_photo_pairs(cluster_of: np.ndarray, photos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The clusters of every two clustered faces that share a photo."""
+    faces = np.flatnonzero(cluster_of >= 0)
+    faces = faces[np.argsort(photos[faces], kind="stable")]
+    photo = photos[faces]
+    left, right = [], []
+    shift = 1
+    while shift < len(faces):
+        same = np.flatnonzero(photo[shift:] == photo[:-shift])
+        if not len(same):
+            break  # sorted by photo: no photo holds more than ``shift`` faces
+        left.append(cluster_of[faces[same]])
+        right.append(cluster_of[faces[same + shift]])
+        shift += 1
+    if not left:
+        return np.zeros(0, int), np.zeros(0, int)
+    return np.concatenate(left), np.concatenate(right)
+
+
 def vote(
     neighbours_of: np.ndarray, squared: np.ndarray, labels: np.ndarray, allowed: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -277,16 +438,23 @@ def vote(
     counts = present.sum(axis=1)
     means = np.where(counts == NEIGHBOURS, distances.mean(axis=1), np.inf)
     # With two voters a majority means both agree; with one voter there is no majority of two.
-    agree = (counts == NEIGHBOURS) & (votes == votes[:, :1]).all(axis=1) & (votes[:, 0] >= 0)
-    return np.where(agree, votes[:, 0], -1), means
+    agree = (counts == NEIGHBOURS) & (votes == votes[:, :1]).all(axis=1) & (votes[:, 0] != NO_PERSON)
+    return np.where(agree, votes[:, 0], NO_PERSON), means
 
 
 def plan(faces: Faces, neighbours: Neighbours, decisions: Decisions, settings: ClusterSettings) -> Plan:
-    """Who each face is after clustering every face, following the module's rules."""
+    """Who each face is after clustering every face, following the module's rules; the
+    near-copies of a face are one point (``photoface.copies``)."""
+    groups = copies.find(faces, neighbours, _eligible(faces, settings))
+    folded = _plan_all(groups.fold_faces(faces), groups.fold_graph(neighbours), _fold(decisions, groups), settings)
+    return _unfold(folded, groups, faces, decisions)
+
+
+def _plan_all(faces: Faces, neighbours: Neighbours, decisions: Decisions, settings: ClusterSettings) -> Plan:
     result = np.where(faces.fixed, faces.persons, NO_PERSON)
     eligible = np.flatnonzero((faces.sizes >= settings.min_face_size) | faces.fixed)
     graph = neighbours.restricted(eligible)
-    labels = refine(graph, hdbscan_labels(graph, settings), settings, faces.embeddings[eligible])
+    labels = _clusters(graph, faces, eligible, settings)
     means = _means(faces)
     new_count = 0
     for members in _groups(labels, eligible):
@@ -314,8 +482,23 @@ def plan_new(
 
     A new face whose two nearest assigned faces are one person's, within the distance, joins
     that person. The new faces left over, with the unassigned faces near them, are clustered
-    on their own graph: only clusters dense enough become new people.
+    on their own graph: only clusters dense enough become new people. A new near-copy of a
+    face follows that face (``photoface.copies``).
     """
+    groups = copies.find(faces, neighbours, _eligible(faces, settings))
+    folded = _place_new(
+        groups.fold_faces(faces),
+        groups.fold_graph(neighbours),
+        groups.fold_mask(new),
+        _fold(decisions, groups),
+        settings,
+    )
+    return _unfold(folded, groups, faces, decisions)
+
+
+def _place_new(
+    faces: Faces, neighbours: Neighbours, new: np.ndarray, decisions: Decisions, settings: ClusterSettings
+) -> Plan:
     result = faces.persons.copy()
     result[new & ~faces.fixed] = NO_PERSON
     eligible = (faces.sizes >= settings.min_face_size) | faces.fixed
@@ -328,13 +511,58 @@ def plan_new(
     around = near[(result[near] == NO_PERSON) & eligible[near] & ~faces.fixed[near]]
     candidates = np.union1d(left, around)
     graph = neighbours.restricted(candidates)
-    labels = refine(graph, hdbscan_labels(graph, settings, allow_single=True), settings, faces.embeddings[candidates])
+    labels = _clusters(graph, faces, candidates, settings, allow_single=True)
     clusters = 0
     for clusters, members in enumerate(_groups(labels, candidates), 1):
         result[members] = new_person(clusters - 1)
     _drop_rejected(result, faces, decisions.rejected)
     _one_face_per_person_per_photo(faces, result, only=np.flatnonzero(new))
     return Plan(result, clusters, attached)
+
+
+def _clusters(
+    graph: Neighbours, faces: Faces, positions: np.ndarray, settings: ClusterSettings, *, allow_single: bool = False
+) -> np.ndarray:
+    """Cluster labels of the faces at ``positions`` (``graph`` is theirs): HDBSCAN, the local
+    refinement, then the average-linkage merge of its pieces."""
+    embeddings = faces.embeddings[positions]
+    labels = refine(graph, hdbscan_labels(graph, settings, allow_single=allow_single), settings, embeddings)
+    owners = np.where(faces.fixed[positions], faces.persons[positions], -1)
+    # A fixed face HDBSCAN left out takes part on its own: a piece near the user's face of a
+    # person joins that face rather than another person's cluster.
+    anchors = np.flatnonzero((labels < 0) & (owners >= 0))
+    labels[anchors] = labels.max(initial=-1) + 1 + np.arange(len(anchors))
+    merged = merge(
+        graph,
+        labels,
+        embeddings,
+        distance=settings.merge_distance,
+        sure=settings.sure_distance,
+        margin=settings.margin,
+        photos=faces.photos[positions],
+        owners=owners,
+    )
+    kept, sizes = np.unique(merged[merged >= 0], return_counts=True)
+    merged[np.isin(merged, kept[sizes < 2])] = -1  # an anchor nothing joined is noise again
+    merged[merged >= 0] = np.unique(merged[merged >= 0], return_inverse=True)[1]  # 0, 1, ... again
+    return merged
+
+
+def _eligible(faces: Faces, settings: ClusterSettings) -> np.ndarray:
+    """The faces clustering looks at (rule 2): large enough, or placed by the user."""
+    return (faces.sizes >= settings.min_face_size) | faces.fixed
+
+
+def _fold(decisions: Decisions, groups: copies.NearCopies) -> Decisions:
+    """The decisions over the groups' leaders."""
+    return dataclasses.replace(decisions, rejected=groups.fold_rejected(decisions.rejected))
+
+
+def _unfold(folded: Plan, groups: copies.NearCopies, faces: Faces, decisions: Decisions) -> Plan:
+    """Every face its group's person, then each face's own rejections (rule 6)."""
+    result = groups.expand(folded.persons, faces)
+    _drop_rejected(result, faces, decisions.rejected)
+    return Plan(result, folded.clusters, folded.noise_attached, groups.copy_of())
 
 
 def _groups(labels: np.ndarray, positions: np.ndarray) -> Iterator[np.ndarray]:

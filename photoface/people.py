@@ -117,6 +117,7 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: 
             ]
         )
         catalog.delete_empty_unnamed_people()
+        catalog.set_copies(_copies_found(faces, data, outcome, mode))
         catalog.mark_clustered(faces.ids[data.new].tolist())
     assigned = int((persons != NO_PERSON).sum())
     return ClusterReport(
@@ -132,6 +133,18 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: 
         new_faces=new_count,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _copies_found(faces: Faces, data: ClusterInput, outcome: Plan, mode: str) -> list[tuple[int, int | None]]:
+    """(face id, original face id or None) where what clustering found differs from what is
+    stored. A full run saw every face; an incremental one only the new faces' neighbourhood, so
+    it records the groups it found and the new faces, and leaves other faces as they were."""
+    if outcome.copy_of is None:
+        return []
+    found = np.where(outcome.copy_of >= 0, faces.ids[np.maximum(outcome.copy_of, 0)], -1)
+    seen = np.ones(len(found), bool) if mode == "full" else data.new | (found >= 0)
+    changed = np.flatnonzero(seen & (found != data.copy_of))
+    return [(int(faces.ids[i]), int(found[i]) if found[i] >= 0 else None) for i in changed]
 
 
 def _decisions(data: ClusterInput, faces: Faces) -> Decisions:

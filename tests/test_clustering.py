@@ -10,14 +10,17 @@ from photoface.clustering import (
     Faces,
     exact_neighbours,
     hdbscan_labels,
+    merge,
     new_person,
     plan,
     plan_new,
 )
 
 
-def _blob(centre_seed: int, count: int, spread: float = 0.05, seed: int = 0) -> np.ndarray:
-    """``count`` unit vectors close to one random direction."""
+def _blob(centre_seed: int, count: int, spread: float = 0.3, seed: int = 0) -> np.ndarray:
+    """``count`` unit vectors close to one random direction: squared distances about
+    ``2 spread^2`` (0.18), as between real photos of one person; far tighter (within
+    ``photoface.copies.COPY_DISTANCE``) they would be near-copies of one face."""
     rng = np.random.default_rng(seed)
     centre = np.random.default_rng(centre_seed).normal(size=128)
     points = centre / np.linalg.norm(centre) + rng.normal(scale=spread / np.sqrt(128), size=(count, 128))
@@ -61,9 +64,9 @@ def test_cluster_takes_over_the_person_holding_most_faces_and_repeats_stably():
 
 
 def test_fixed_faces_never_move_and_siblings_are_split_by_confirmed_faces():
-    a, b = _blob(1, 4, spread=0.02), _blob(1, 4, spread=0.02, seed=5)
-    a = a + 0.02 * _blob(3, 4)  # two look-alikes: one tight cluster, slightly apart
-    b = b + 0.02 * _blob(4, 4)
+    a, b = _blob(1, 4, spread=0.35), _blob(1, 4, spread=0.35, seed=5)
+    a = a + 0.5 * _blob(3, 4, spread=0)  # two look-alikes: one tight cluster, slightly apart
+    b = b + 0.5 * _blob(4, 4, spread=0)
     embeddings = np.vstack([a, b])
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
     persons = np.array([1, NO_PERSON, NO_PERSON, NO_PERSON, 2, NO_PERSON, NO_PERSON, NO_PERSON])
@@ -143,7 +146,7 @@ def test_rejected_face_is_never_given_back_automatically():
 
 
 def test_new_faces_join_their_person_and_dense_leftovers_become_a_new_one():
-    old, newcomer, strangers = _blob(1, 5), _blob(1, 2, seed=4), _blob(2, 3, seed=2)
+    old, newcomer, strangers = _blob(1, 5), _blob(1, 2, seed=4), _blob(2, 3, seed=3)
     embeddings = np.vstack([old, newcomer, strangers])
     persons = np.array([8] * 5 + [NO_PERSON] * 5)
     new = np.array([False] * 5 + [True] * 5)
@@ -156,3 +159,73 @@ def test_new_faces_join_their_person_and_dense_leftovers_become_a_new_one():
     faces = _faces(alone, np.r_[persons, NO_PERSON], np.r_[persons == 8, False])
     lonely = plan_new(faces, exact_neighbours(alone), np.arange(11) == 10, Decisions(), SETTINGS)
     assert lonely.persons[10] == NO_PERSON, "one new face of somebody new is no person yet"
+
+
+def _pieces(offset: float = 0.45):
+    """One person in two pieces (say phone selfies and dark webcam shots): each tight, the
+    pieces ``offset`` apart, and far from everyone else."""
+    centre = _blob(1, 1, spread=0.0)[0]
+    shift = _blob(2, 1, spread=0.0)[0]
+    shift -= (shift @ centre) * centre  # a direction away from the centre
+    shift *= offset / np.linalg.norm(shift)
+    first, second = _blob(1, 4, spread=0.2), _blob(1, 4, spread=0.2, seed=3)
+    second = second + shift
+    embeddings = np.vstack([first, second / np.linalg.norm(second, axis=1, keepdims=True)]).astype(np.float32)
+    return embeddings, np.array([0] * 4 + [1] * 4)
+
+
+def _merge(embeddings, labels, photos=None, owners=None, settings=None):
+    n, settings = len(embeddings), settings or ClusterSettings()
+    return merge(
+        exact_neighbours(embeddings),
+        labels,
+        embeddings,
+        distance=settings.merge_distance,
+        sure=settings.sure_distance,
+        margin=settings.margin,
+        photos=np.arange(n) if photos is None else np.asarray(photos),
+        owners=np.full(n, -1) if owners is None else np.asarray(owners),
+    )
+
+
+def test_pieces_of_one_person_close_on_average_merge():
+    embeddings, labels = _pieces()
+    squared = 2 - 2 * embeddings[:4] @ embeddings[4:].T
+    assert 0.0 < squared.mean() <= ClusterSettings.sure_distance  # the average-link distance
+    merged = _merge(embeddings, labels)
+    assert len(set(merged)) == 1 and -1 not in merged
+    assert list(_merge(embeddings, labels, settings=ClusterSettings(merge_distance=0.0, sure_distance=0.0))) == list(
+        labels
+    )
+
+
+def test_merge_keeps_apart_two_faces_of_one_photo_and_two_peoples_fixed_faces():
+    embeddings, labels = _pieces()
+    photos = np.arange(8)
+    photos[4] = photos[0]  # a face of each piece in one photo: two people
+    assert len(set(_merge(embeddings, labels, photos=photos))) == 2
+    owners = np.array([5, -1, -1, -1, 6, -1, -1, -1])  # confirmed for two people
+    assert len(set(_merge(embeddings, labels, owners=owners))) == 2
+    owners[4] = 5  # the same person: they merge
+    assert len(set(_merge(embeddings, labels, owners=owners))) == 1
+
+
+def test_merge_needs_a_margin_over_the_nearest_other_cluster_in_a_crowd():
+    """Beyond the sure distance, two clusters merge only when they are clearly nearer each
+    other than any third: among three look-alikes equally far apart, nobody merges."""
+    rng = np.random.default_rng(11)
+    basis, _ = np.linalg.qr(rng.normal(size=(128, 4)))
+    centre, directions = basis[:, 0], basis[:, 1:].T
+
+    def piece(direction, seed):
+        noise = np.random.default_rng(seed).normal(scale=0.2 / np.sqrt(128), size=(4, 128))
+        points = centre + 0.75 * direction + noise  # pieces about 0.8 apart on average
+        return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+    pieces = [piece(d, seed) for seed, d in enumerate(directions)]
+    two = np.vstack(pieces[:2]).astype(np.float32)
+    between = (2 - 2 * pieces[0] @ pieces[1].T).mean()
+    assert ClusterSettings.sure_distance < between <= ClusterSettings.merge_distance
+    assert len(set(_merge(two, np.repeat([0, 1], 4)))) == 1, "two pieces, nobody else near: one person"
+    three = np.vstack(pieces).astype(np.float32)
+    assert len(set(_merge(three, np.repeat([0, 1, 2], 4)))) == 3, "three equally far: no margin, no merge"

@@ -21,6 +21,7 @@ VAL_PEOPLE = ("Ben Affleck", "Elton John", "Madonna")
 
 
 def _run(db: Path, *args: str) -> str:
+    """The CLI in this process; its output, asserting it succeeded."""
     result = runner.invoke(app, ["--db", str(db), *args])
     assert result.exit_code == 0, result.output
     return result.stdout
