@@ -2,7 +2,8 @@
 
 Each command runs as a user runs it (a new ``python -m photoface`` process), ``--repeat`` times,
 alternating between this tree and the baseline tree so both see the same machine state; the
-table shows the median and best wall times and their ratio.
+table shows the median wall time and the median CPU time (user + system of the process and its
+children: on a machine other jobs share, the steadier of the two) and their ratios.
 
     git worktree add /tmp/before <commit>
     python -m benchmarks.command_start --db grown.db --baseline /tmp/before [--baseline-db grown-old.db]
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,15 +34,32 @@ REPO = Path(__file__).resolve().parent.parent
 COMMANDS = (("status",), ("people",), ("find", "Nobody"), ("--version",))
 
 
-def timed(tree: Path, db: Path, args: tuple[str, ...]) -> float:
+def timed(tree: Path, db: Path, args: tuple[str, ...]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "photoface", "--db", str(db), *args], cwd=tree, env=env, capture_output=True, check=False
     )
-    if done.returncode not in (0, 1):  # find Nobody: 1, nobody by that name
+    if done.returncode != (1 if args[0] == "find" else 0):  # find Nobody: 1, nobody by that name
         raise SystemExit(f"photoface {' '.join(args)} failed in {tree}: {done.stderr.decode()[-300:]}")
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def measure(args: argparse.Namespace, command: tuple[str, ...]) -> dict:
+    """Median wall and CPU seconds of ``command`` in both trees, runs alternating."""
+    runs: dict[str, list[tuple[float, float]]] = {"before": [], "now": []}
+    for _ in range(args.repeat):
+        runs["before"].append(timed(args.baseline, args.baseline_db or args.db, command))
+        runs["now"].append(timed(REPO, args.db, command))
+    medians = {
+        side: {"wall": statistics.median(w for w, _ in times), "cpu": statistics.median(c for _, c in times)}
+        for side, times in runs.items()
+    }
+    return {"command": " ".join(command), **medians}
 
 
 def main() -> int:
@@ -49,30 +68,21 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path, required=True, help="a checkout of the code to compare with")
     parser.add_argument("--baseline-db", type=Path, help="the catalog for the baseline [default: --db]")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument(
+        "--commands", nargs="+", help="only these commands, each quoted (e.g. 'find Nobody') [default: all four]"
+    )
     args = parser.parse_args()
-    rows = []
-    for command in COMMANDS:
-        times: dict[str, list[float]] = {"before": [], "now": []}
-        for _ in range(args.repeat):
-            times["before"].append(timed(args.baseline, args.baseline_db or args.db, command))
-            times["now"].append(timed(REPO, args.db, command))
-        rows.append(
-            {
-                "command": " ".join(command),
-                **{k: {"median": statistics.median(v), "best": min(v)} for k, v in times.items()},
-            }
-        )
-    table = Table(title=f"commands without a model on {args.db.name} (median of {args.repeat}, best)")
-    for column in ("command", "before", "now", "now / before"):
+    commands = [tuple(text.split()) for text in args.commands] if args.commands else COMMANDS
+    rows = [measure(args, command) for command in commands]
+    table = Table(title=f"commands without a model on {args.db.name} (medians of {args.repeat})")
+    for column in ("command", "wall before", "wall now", "now / before", "CPU before", "CPU now", "now / before"):
         table.add_column(column, justify="right")
     for row in rows:
-        before, now = row["before"], row["now"]
-        table.add_row(
-            f"photoface {row['command']}",
-            f"{before['median']:.2f} s ({before['best']:.2f})",
-            f"{now['median']:.2f} s ({now['best']:.2f})",
-            f"{now['median'] / before['median']:.2f}",
-        )
+        cells = [f"photoface {row['command']}"]
+        for kind in ("wall", "cpu"):
+            before, now = row["before"][kind], row["now"][kind]
+            cells += [f"{before:.2f} s", f"{now:.2f} s", f"{now / before:.2f}"]
+        table.add_row(*cells)
     console = Console(width=120)
     console.print(table)
     console.print(f"wrote {write_result('command_start', {'db': args.db.name, 'repeat': args.repeat, 'runs': rows})}")

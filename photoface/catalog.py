@@ -8,22 +8,26 @@ through the registered migrations below.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote
 
 import numpy as np
 import platformdirs
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from photoface.errors import CatalogError
+from photoface.errors import CatalogError, PhotofaceError
+
+log = logging.getLogger(__name__)
 
 DB_ENV = "PHOTOFACE_DB"
 APP_NAME = "photoface"
@@ -145,9 +149,26 @@ def m004_near_copies(db: sqlite_utils.Database) -> None:
     # then search this column for every face removed; readers join it to faces instead, so an
     # original that is gone reads as none.
     db.execute("ALTER TABLE faces ADD COLUMN copy_of INTEGER")
+    # status counts near-duplicate photos from the few copies, not by reading every face.
+    db.execute("CREATE INDEX faces_copy_of ON faces(copy_of) WHERE copy_of IS NOT NULL")
 
 
-SCHEMA_VERSION = 4  # the number of registered migrations
+@migrations()
+def m005_face_origin(db: sqlite_utils.Database) -> None:
+    # Where a face came from when not from the scan's detector (NULL): "region", found by
+    # looking again inside an XMP face region; "region box", made from the region's box
+    # where no face could be found (photoface/engine/boxed.py).
+    db.execute("ALTER TABLE faces ADD COLUMN origin TEXT")
+
+
+@migrations()
+def m006_birth_date(db: sqlite_utils.Database) -> None:
+    # A person's birth date ("YYYY-MM-DD", NULL: unknown): nobody is given a face automatically
+    # in a photo taken before it (photoface/clustering.py), and serve shows ages.
+    db.execute("ALTER TABLE people ADD COLUMN born TEXT")
+
+
+SCHEMA_VERSION = 6  # the number of registered migrations
 
 # How face lists can be ordered (a fixed set: the ORDER BY text is never built from a request).
 FACE_ORDERS = {
@@ -161,6 +182,13 @@ PEOPLE_FILTERS = {
     "unnamed": "people.name IS NULL AND NOT people.hidden AND NOT people.ignored",
     "named": "people.name IS NOT NULL AND NOT people.hidden AND NOT people.ignored",
     "ignored": "people.hidden OR people.ignored",
+}
+# How a list of people can be sorted (a fixed set, as FACE_ORDERS): still to do first (unnamed,
+# then those with faces nobody confirmed), the most faces first, or by name.
+PEOPLE_ORDERS = {
+    "todo": "people.name IS NOT NULL, auto = 0, faces DESC, people.id",
+    "largest": "faces DESC, people.id",
+    "name": "people.name IS NULL, people.name COLLATE NOCASE, faces DESC, people.id",
 }
 
 
@@ -224,6 +252,7 @@ class ClusterInput:
     ignored: frozenset[int]
     rejections: frozenset[tuple[int, int]]  # (face id, person id): "not this person"
     copy_of: np.ndarray  # (N,) the face id each face was last found a near-copy of, -1 for none
+    born: dict[int, float] = field(default_factory=dict)  # person id -> birth date as a Julian day
 
 
 class FaceLike(Protocol):
@@ -241,6 +270,9 @@ class FaceLike(Protocol):
 class Catalog:
     """The catalog over one SQLite file; open with ``Catalog.open(path)``."""
 
+    read_only = False  # opened from a read-only drive, share or folder: reads only
+    _backup_checked = False  # whether this connection's first write looked for a due backup
+
     def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
         self.db = db
         self.path = path
@@ -248,27 +280,59 @@ class Catalog:
 
     @classmethod
     def open(cls, path: str | Path | None = None, *, create: bool = True) -> Catalog:
+        """The catalog at ``path``, migrated. A damaged one is one error naming the newest good
+        backup. ``create``: the caller writes (a scan), creating it if missing; without it, a
+        catalog on a read-only drive or folder opens read-only (writes are then refused)."""
         path = Path(path).expanduser() if path else default_path()
         if not create and not path.exists():
-            raise CatalogError(f"no catalog at {path}: run 'photoface scan DIR' first, or pass --db")
+            raise CatalogError(_missing(path))
+        # Reading the header opens and closes the file, and closing any descriptor of a database
+        # drops every POSIX lock this process's SQLite connections hold on it: another process
+        # then takes itself for the last one and deletes the WAL our connections still write to
+        # (those writes are lost). So only before this process has a connection to the file.
+        cut = None if _file_id(path) in _CONNECTED else _truncation(path)
+        if cut is not None:
+            raise CatalogError(describe_damage(path, cut))
+        read_only = not create and not _writable_place(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: no implicit transactions; writes are in transaction().
-            conn = sqlite3.connect(str(path), timeout=LOCK_WAIT_S, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: never corrupt, at most the last commit lost
-            db = sqlite_utils.Database(conn)
-            catalog = cls(db, path)
-            catalog._migrate()
+            try:
+                catalog = cls._connect(path, read_only=read_only)
+                _CONNECTED.add(_file_id(path))
+                return catalog
+            except sqlite3.OperationalError as exc:
+                # EROFS or EACCES that access() did not foresee (a network share, an ACL).
+                if create or read_only or _fault_kind(exc) != "read-only" or not path.is_file():
+                    raise
+                return cls._connect(path, read_only=True)
         except sqlite3.OperationalError as exc:
             if _fault_kind(exc) is None:
                 raise CatalogError(f"cannot open the catalog {path} ({exc}): pass another --db") from exc
             raise CatalogError(describe_write_fault(path, exc, "open")) from exc
         except sqlite3.DatabaseError as exc:
-            raise CatalogError(f"{path} is not a usable photoface catalog ({exc}): pass another --db") from exc
+            raise CatalogError(describe_damage(path, str(exc))) from exc
         except OSError as exc:
             raise CatalogError(f"cannot create the catalog at {path} ({exc.strerror}): pass another --db") from exc
+
+    @classmethod
+    def _connect(cls, path: Path, *, read_only: bool) -> Catalog:
+        if read_only:
+            conn = connect_read_only(path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: no implicit transactions; writes are in transaction().
+            conn = sqlite3.connect(str(path), timeout=LOCK_WAIT_S, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: never corrupt, at most the last commit lost
+        try:
+            conn.execute("PRAGMA foreign_keys=ON")
+            catalog = cls(sqlite_utils.Database(conn), path)
+            catalog.read_only = read_only
+            catalog._migrate()
+        except BaseException:
+            conn.close()
+            raise
+        if read_only:
+            log.info("catalog %s opened read-only", path)
         return catalog
 
     def _migrate(self) -> None:
@@ -278,7 +342,40 @@ class Catalog:
             raise CatalogError(
                 f"{self.path} was written by a newer photoface (migration {unknown[0]}): upgrade photoface"
             )
+        pending = migrations.pending(self.db)
+        if pending and self.read_only:
+            raise CatalogError(
+                f"the catalog {self.path} is read-only and from an older photoface (it lacks migration "
+                f"{pending[0].name}): open it once where it can be written, or copy it and pass --db"
+            )
+        if pending and migrations.applied(self.db):  # an existing catalog whose schema will change
+            self._backup_before_migration()
         migrations.apply(self.db)
+
+    def _backup_before_migration(self) -> None:
+        from photoface import backup
+
+        try:
+            backup.automatic(self, f"before migrating to schema version {SCHEMA_VERSION}")
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise CatalogError(
+                f"cannot back up the catalog {self.path} before upgrading it ({exc}): "
+                "free some space or make its folder writable, then run the same command again"
+            ) from exc
+
+    def _daily_backup(self) -> None:
+        """Once per connection, before its first write: a backup if one is due (a day old and
+        the catalog changed since). Commands that only read never get here."""
+        if self._backup_checked:
+            return
+        self._backup_checked = True
+        from photoface import backup
+
+        try:
+            if backup.daily_due(self):
+                backup.automatic(self, "(daily)")
+        except (PhotofaceError, sqlite3.Error, OSError) as exc:  # the user's change matters more
+            log.warning("the daily backup of the catalog was not made (%s)", exc)
 
     def close(self) -> None:
         self.db.close()
@@ -296,10 +393,13 @@ class Catalog:
         then writes, fails at once with "database is locked" when another process (a scan in
         another terminal) committed in between, as SQLite cannot upgrade an outdated snapshot."""
         conn = self.db.conn
+        if self.read_only:
+            raise CatalogError(read_only_refusal(self.path))
         if conn.in_transaction:
             with self.db.atomic():
                 yield
             return
+        self._daily_backup()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -413,18 +513,7 @@ class Catalog:
         self.db.execute("DELETE FROM faces WHERE photo_id = ?", [photo_id])
         ids = []
         for face in faces:
-            record = {
-                "photo_id": photo_id,
-                "x": face.box[0],
-                "y": face.box[1],
-                "w": face.box[2],
-                "h": face.box[3],
-                "score": face.score,
-                "size": face.size,
-                "model": model,
-                "landmarks": np.asarray(face.landmarks, np.float32).tobytes(),
-                "embedding": np.asarray(face.embedding, np.float32).tobytes(),
-            }
+            record = _face_record(photo_id, face, model)
             match = max(old, key=lambda item: float(item[0] @ face.embedding), default=None)
             same = match is not None and float(match[0] @ face.embedding) > 0.8
             if same and match[1]["assigned"] == "manual":
@@ -433,6 +522,11 @@ class Catalog:
             for person in match[1]["rejected"].split(",") if same and match[1]["rejected"] else []:
                 self.reject([ids[-1]], int(person))
         return ids
+
+    def add_face(self, photo_id: int, face: FaceLike, model: str, origin: str) -> int:
+        """One more face of an analysed photo (one found where a region or a person says a face
+        is), beside the detector's; a rescan replaces it with the rest."""
+        return self.db["faces"].insert(_face_record(photo_id, face, model) | {"origin": origin}).last_pk
 
     def faces(self, *, person: int | None = None, photo: str | None = None, embeddings: bool = False) -> list[dict]:
         """Faces with their photo path and person, oldest first."""
@@ -445,7 +539,8 @@ class Catalog:
             params.append(path_to_db(photo))
         sql = f"""
             SELECT faces.id, photos.path, faces.x, faces.y, faces.w, faces.h, faces.score, faces.size,
-                   faces.person_id, faces.assigned, people.name, faces.embedding, original.id AS copy_of
+                   faces.person_id, faces.assigned, people.name, faces.embedding, original.id AS copy_of,
+                   faces.origin
             FROM faces JOIN photos ON photos.id = faces.photo_id
             LEFT JOIN people ON people.id = faces.person_id
             LEFT JOIN faces AS original ON original.id = faces.copy_of
@@ -463,6 +558,7 @@ class Catalog:
                 "name": row["name"],
                 "assigned": row["assigned"],
                 "copy_of": row["copy_of"],
+                "origin": row["origin"],
             }
             if embeddings:
                 face["embedding"] = np.frombuffer(row["embedding"], np.float32).tolist()
@@ -529,7 +625,7 @@ class Catalog:
     def _cluster_input(self) -> ClusterInput:
         rows = self.db.execute("""
             SELECT faces.id, faces.photo_id, faces.size, faces.embedding, faces.person_id, faces.assigned,
-                   people.ignored, faces.clustered, faces.copy_of
+                   people.ignored, faces.clustered, faces.copy_of, julianday(photos.taken_at)
             FROM faces JOIN photos ON photos.id = faces.photo_id
             LEFT JOIN people ON people.id = faces.person_id
             WHERE photos.status = 'ok' ORDER BY faces.id""").fetchall()
@@ -542,6 +638,8 @@ class Catalog:
             else np.empty((0, 128), np.float32),
             "persons": np.array([r[4] if r[4] is not None else -1 for r in rows], dtype=np.int64),
             "fixed": np.array([r[5] == "manual" or bool(r[6]) for r in rows], dtype=bool),
+            # When each face's photo was taken, as a Julian day; NaN where it has no date.
+            "days": np.array([r[9] if r[9] is not None else np.nan for r in rows], dtype=np.float64),
         }
         return ClusterInput(
             arrays=arrays,
@@ -552,6 +650,7 @@ class Catalog:
             ),
             ignored=frozenset(r[0] for r in self.db.execute("SELECT id FROM people WHERE ignored")),
             rejections=frozenset(self.db.execute("SELECT face_id, person_id FROM rejections").fetchall()),
+            born=dict(self.db.execute("SELECT id, julianday(born) FROM people WHERE born IS NOT NULL").fetchall()),
         )
 
     def face_people(self, face_ids: Sequence[int]) -> dict[int, tuple[int, bool, bool]]:
@@ -571,10 +670,11 @@ class Catalog:
         return result
 
     def photos_for_regions(self, paths: Iterable[str] | None = None, roots: Sequence[Path] = ()) -> list[dict]:
-        """Path, upright size and orientation of analysed photos that hold faces: those at
-        ``paths``, else those under ``roots``."""
-        rows = self.db.execute("""SELECT id, path, width, height, orientation FROM photos
-                                  WHERE status = 'ok' AND id IN (SELECT photo_id FROM faces) ORDER BY path""")
+        """Path, upright size and orientation of analysed photos: those at ``paths``, else those
+        under ``roots`` (with or without detected faces: a region makes a face of its own)."""
+        rows = self.db.execute(
+            "SELECT id, path, width, height, orientation FROM photos WHERE status = 'ok' ORDER BY path"
+        )
         wanted = set(paths) if paths is not None else None
         result = []
         for photo_id, stored, width, height, orientation in rows:
@@ -690,6 +790,17 @@ class Catalog:
     def update_person(self, person_id: int, fields: dict) -> None:
         self.db["people"].update(person_id, fields)
 
+    def photos_before(self, person_id: int, day: str, *, assigned: str) -> list[dict]:
+        """The ``assigned`` ("manual" or "auto") faces of a person in photos taken before ``day``
+        (YYYY-MM-DD): face id, path, taken_at; oldest first."""
+        rows = self.db.query(
+            """SELECT faces.id, photos.path, photos.taken_at FROM faces JOIN photos ON photos.id = faces.photo_id
+               WHERE faces.person_id = ? AND faces.assigned = ? AND julianday(photos.taken_at) < julianday(?)
+               ORDER BY photos.taken_at, faces.id""",
+            [person_id, assigned, day],
+        )
+        return [{**row, "path": path_from_db(row["path"])} for row in rows]
+
     def delete_person(self, person_id: int) -> None:
         self.db.execute("UPDATE faces SET person_id = NULL, assigned = NULL WHERE person_id = ?", [person_id])
         self.db.execute("DELETE FROM people WHERE id = ?", [person_id])
@@ -698,7 +809,7 @@ class Catalog:
         """People with face and photo counts and one sample photo, largest first."""
         hidden = "" if include_hidden else "WHERE NOT people.hidden AND NOT people.ignored"
         rows = self.db.query(f"""
-            SELECT people.id, people.name, people.ignored, people.hidden, count(faces.id) AS faces,
+            SELECT people.id, people.name, people.ignored, people.hidden, people.born, count(faces.id) AS faces,
                    count(DISTINCT faces.photo_id) AS photos,
                    (SELECT photos.path FROM faces AS best JOIN photos ON photos.id = best.photo_id
                     WHERE best.person_id = people.id ORDER BY best.score * best.size DESC LIMIT 1) AS sample
@@ -715,11 +826,12 @@ class Catalog:
         ]
 
     def people_summary(
-        self, *, show: str = "all", search: str = "", limit: int = 60, offset: int = 0
+        self, *, show: str = "all", search: str = "", limit: int = 60, offset: int = 0, order: str = "todo"
     ) -> tuple[list[dict], int]:
         """One page of people (``show``: one of ``PEOPLE_FILTERS``; ``search``: part of a name) and
-        how many match: unnamed first, then those with faces placed automatically (not reviewed),
-        largest first. ``auto`` counts a person's faces nobody has looked at."""
+        how many match, in ``order`` (one of ``PEOPLE_ORDERS``; by default unnamed first, then those
+        with faces placed automatically (not reviewed), largest first). ``auto`` counts a person's
+        faces nobody has looked at."""
         where = [f"({PEOPLE_FILTERS[show]})"]
         params: list = []
         if search.strip():
@@ -732,10 +844,21 @@ class Catalog:
                        count(DISTINCT faces.photo_id) AS photos, coalesce(sum(faces.assigned = 'auto'), 0) AS auto
                 FROM people LEFT JOIN faces ON faces.person_id = people.id
                 WHERE {condition} GROUP BY people.id
-                ORDER BY people.name IS NOT NULL, auto = 0, faces DESC, people.id LIMIT ? OFFSET ?""",
+                ORDER BY {PEOPLE_ORDERS[order]} LIMIT ? OFFSET ?""",
             [*params, limit, offset],
         )
         return [{**row, "ignored": bool(row["ignored"]), "hidden": bool(row["hidden"])} for row in rows], total
+
+    def people_counts(self, search: str = "") -> dict[str, int]:
+        """How many people each of ``PEOPLE_FILTERS`` shows (with ``search``, part of a name), in one
+        pass over the people table (no faces: the tabs showing them must stay cheap)."""
+        where, params = "1", []
+        if search.strip():
+            where = "people.name LIKE ? ESCAPE '\\'"
+            params.append("%" + re.sub(r"([%_\\])", r"\\\1", search.strip()) + "%")
+        columns = ", ".join(f"coalesce(sum({condition}), 0)" for condition in PEOPLE_FILTERS.values())
+        row = self.db.execute(f"SELECT {columns} FROM people WHERE {where}", params).fetchone()
+        return dict(zip(PEOPLE_FILTERS, row, strict=True))
 
     def photo(self, photo_id: int) -> dict | None:
         row = next(self.db.query("SELECT * FROM photos WHERE id = ?", [photo_id]), None)
@@ -808,10 +931,12 @@ class Catalog:
             "faces": one("SELECT count(*) FROM faces"),
             "failed": one("SELECT count(*) FROM photos WHERE status = 'failed'"),
             "duplicates": one("SELECT count(*) FROM photos WHERE status = 'duplicate'"),
+            # CROSS JOIN keeps the copies (a partial index) as the outer loop: 0.24 -> 0.02 s at 100,000 faces.
             "near_duplicates": one("""
-                SELECT count(DISTINCT faces.photo_id) FROM faces
-                JOIN faces AS original ON original.id = faces.copy_of AND original.photo_id != faces.photo_id
-                JOIN photos ON photos.id = faces.photo_id AND photos.status = 'ok'"""),
+                SELECT count(DISTINCT copies.photo_id) FROM faces AS copies
+                CROSS JOIN faces AS original ON original.id = copies.copy_of AND original.photo_id != copies.photo_id
+                CROSS JOIN photos ON photos.id = copies.photo_id AND photos.status = 'ok'
+                WHERE copies.copy_of IS NOT NULL"""),
             "photos_without_faces": one(
                 "SELECT count(*) FROM photos WHERE status = 'ok' AND id NOT IN (SELECT photo_id FROM faces)"
             ),
@@ -934,6 +1059,21 @@ class Catalog:
             self.db["scans"].update(scan_id, {"finished_at": now(), "status": status, "stop_reason": reason, **counts})
 
 
+def _face_record(photo_id: int, face: FaceLike, model: str) -> dict:
+    return {
+        "photo_id": photo_id,
+        "x": face.box[0],
+        "y": face.box[1],
+        "w": face.box[2],
+        "h": face.box[3],
+        "score": face.score,
+        "size": face.size,
+        "model": model,
+        "landmarks": np.asarray(face.landmarks, np.float32).tobytes(),
+        "embedding": np.asarray(face.embedding, np.float32).tobytes(),
+    }
+
+
 def _photo_frame(photo_id: int, path: str, width: int, height: int, orientation: int | None) -> dict:
     """What placing a region on a photo needs: its upright size and EXIF orientation (1 when unknown)."""
     return {"id": photo_id, "path": path, "width": width, "height": height, "orientation": orientation or 1}
@@ -945,6 +1085,10 @@ def _id_vectors(rows: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 PROCESS_GONE = "its process is gone (killed, crashed, or the machine stopped)"
+
+
+# Catalog files (device, inode) this process has opened an SQLite connection to (Catalog.open).
+_CONNECTED: set[tuple[int, int] | None] = set()
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
@@ -996,3 +1140,95 @@ def describe_write_fault(path: Path, exc: BaseException, doing: str = "write") -
 def is_write_fault(exc: BaseException) -> bool:
     """An error raised while writing the catalog that the machine, not photoface, caused."""
     return isinstance(exc, sqlite3.OperationalError | OSError) and _fault_kind(exc) is not None
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes: ``mode=ro``; ``immutable`` where SQLite cannot even keep
+    the WAL index (``-shm``) beside the file (a read-only drive after a clean close)."""
+    uri = "file:" + quote(os.fsencode(Path(path).absolute()))
+    for extra in ("", "&immutable=1"):
+        conn = sqlite3.connect(
+            f"{uri}?mode=ro{extra}", uri=True, timeout=LOCK_WAIT_S, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            if extra:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _writable_place(path: Path) -> bool:
+    """SQLite can write the file and create its -wal and -shm beside it (access() also says
+    EROFS for root, whom permissions do not stop)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _truncation(path: Path) -> str | None:
+    """Why the file is certainly cut short, from its size and header alone, or None. A file cut
+    in the middle opens and then fails at some later read; this catches it at once."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+    except OSError:
+        return None
+    if _size(path.with_name(path.name + "-wal")):
+        return None  # pages may live in the WAL; SQLite's own reads tell then
+    if size == 0:
+        from photoface import backup
+
+        # SQLite takes an empty file for a new catalog; one with backups beside it was emptied.
+        return "an empty file" if backup.backups(path) else None
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        return None  # SQLite itself says "file is not a database"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The header's page count is only valid when written by the same change as the counter.
+    if header[24:28] == header[92:96] and size < page_size * pages:
+        return f"truncated: {size:,} of its {page_size * pages:,} bytes"
+    return None
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _missing(path: Path) -> str:
+    """No catalog: after a mistaken rm its backups may still be beside it."""
+    from photoface import backup
+
+    good = backup.newest_good(path)
+    if good is None:
+        return f"no catalog at {path}: run 'photoface scan DIR' first, or pass --db"
+    return f"no catalog at {path}, but it has backups: put back the newest with: photoface --db {path} restore {good}"
+
+
+def is_damage(exc: BaseException) -> bool:
+    """SQLite found the file damaged (not a fault of the machine that writes it)."""
+    text = str(exc).lower()
+    return (
+        isinstance(exc, sqlite3.DatabaseError)
+        and not isinstance(exc, sqlite3.OperationalError)
+        and ("malformed" in text or "not a database" in text)
+    )
+
+
+def describe_damage(path: Path, detail: str) -> str:
+    """One line for a damaged catalog, naming the newest good backup and the restore command."""
+    from photoface import backup
+
+    return backup.damaged(path, detail)
+
+
+def read_only_refusal(path: Path) -> str:
+    return (
+        f"the catalog {printable(path)} is read-only (its drive, folder or file cannot be written), and this "
+        "changes it: make it writable, or copy it somewhere writable and pass --db"
+    )

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from photoface import __version__, config
 from photoface.clustering import ClusterSettings
+from photoface.console import OneLineUsage, PlainWhenPiped, plural
 from photoface.engine.devices import DEVICES
 from photoface.errors import PhotofaceError
 
@@ -29,12 +29,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     # Help texts are plain text: "[default: ...]" in them must show, not be read as rich markup.
     rich_markup_mode=None,
+    cls=OneLineUsage,
 )
-out = Console()
-err = Console(stderr=True)
+# Plain, unwrapped text where stdout or stderr is not a terminal (a pipe, a file, a test).
+out = PlainWhenPiped()
+err = PlainWhenPiped(stderr=True)
 
 # Exit codes, documented in the README.
 EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
+EXIT_NOTHING_FOUND = 1  # find, find --like and identify with an empty answer, like grep
 EXIT_CATALOG_FAULT = 74  # sysexits' EX_IOERR: the catalog could not be written (disk full, read-only, ...)
 
 
@@ -66,7 +69,7 @@ def main(
 ) -> None:
     """photoface: local, private face clustering for photo libraries."""
     State.debug = debug
-    State.db = db
+    State.db = db.expanduser().absolute() if db else None  # absolute in every message and JSON
     if debug:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
@@ -89,7 +92,7 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 def run_guarded(action):
     """Run ``action``; a PhotofaceError, or a catalog the machine cannot write any more (a full
     disk, a read-only drive), becomes one line on stderr (a traceback with --debug)."""
-    from photoface.catalog import default_path, describe_write_fault, is_write_fault
+    from photoface.catalog import default_path, describe_damage, describe_write_fault, is_damage, is_write_fault
 
     try:
         return action()
@@ -101,6 +104,10 @@ def run_guarded(action):
         if State.debug or not is_write_fault(exc):
             raise
         raise fail(describe_write_fault(State.db or default_path(), exc), EXIT_CATALOG_FAULT) from None
+    except sqlite3.DatabaseError as exc:  # a page SQLite found damaged after the catalog opened
+        if State.debug or not is_damage(exc):
+            raise
+        raise fail(describe_damage(State.db or default_path(), str(exc))) from None
 
 
 @app.command()
@@ -143,7 +150,7 @@ def detect(
         )
     if as_json:
         print_json(results)
-    else:
+    elif results:  # no empty table before the error when every photo failed
         _print_detections(results, engine.provider)
     if failed:
         raise typer.Exit(EXIT_PARTIAL if results else EXIT_ERROR)
@@ -191,11 +198,11 @@ class ScanBar:
         self.faces = 0
 
     def start(self, total: int) -> None:
-        self.task = self.progress.add_task("analysing", total=total, faces=0, rate="")
+        self.task = self.progress.add_task("analysing", total=total, faces=plural(0, "face"), rate="")
 
     def advance(self, photos: int, faces: int) -> None:
         self.faces += faces
-        self.progress.update(self.task, advance=photos, faces=self.faces)
+        self.progress.update(self.task, advance=photos, faces=plural(self.faces, "face"))
         task = self.progress.tasks[self.task]
         if task.elapsed:
             self.progress.update(self.task, rate=f"{task.completed / task.elapsed:.1f} photos/s")
@@ -258,7 +265,7 @@ def scan(
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
-        TextColumn("[cyan]{task.fields[faces]} faces"),
+        TextColumn("[cyan]{task.fields[faces]}"),
         TimeRemainingColumn(),
     )
     stop = None
@@ -280,7 +287,7 @@ def scan(
         finally:
             if remote is not None:
                 remote.close()
-    imported = _import_regions(catalog, summary.analysed) if regions and summary.analysed else None
+    imported = _import_regions(catalog, summary.analysed, engine) if regions and summary.analysed else None
     report = {
         **summary.counts(),
         "seconds": round(summary.seconds, 2),
@@ -288,7 +295,8 @@ def scan(
         "stop_reason": stop.reason if stop else None,
         "failures": [{"path": p, "error": e} for p, e in summary.failures],
         "warnings": summary.warnings,
-        "db": str(catalog.path),
+        "db": str(catalog.path.absolute()),
+        "still_failed": _still_failed(catalog, folders, summary) if stop is None else 0,
         "provider": engine.provider,
         "profile": profile,
         "model": engine.model_id,
@@ -305,8 +313,23 @@ def scan(
             err.print(f"[red]error:[/red] {escape(stop.reason)}", highlight=False, soft_wrap=True)
     if stop is not None:
         raise typer.Exit(128 + stop.signum if stop.signum else EXIT_CATALOG_FAULT)
-    if summary.failed:
+    if summary.failed or report["still_failed"]:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _still_failed(catalog, folders: list[Path], summary) -> int:
+    """Files under ``folders`` that failed in an earlier scan and, unchanged, still count as failed."""
+    roots = {str(root) for f in folders for root in (f.expanduser().absolute(), f.expanduser().resolve())}
+    now = {path for path, _error in summary.failures}
+    return sum(
+        1
+        for failure in run_guarded(catalog.failures)
+        if failure["path"] not in now and any(_is_under(failure["path"], root) for root in roots)
+    )
+
+
+def _is_under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _local_workers(engine, profile: str, min_face: int | None, jobs: int):
@@ -340,10 +363,11 @@ def _engine_settings(profile: str, device: str, min_face: int | None):
     return EngineSettings(profile, device, (("min_face", min_face),) if min_face is not None else ())
 
 
-def _import_regions(catalog, paths: list[str]):
+def _import_regions(catalog, paths: list[str], engine):
     from photoface.region_exchange import import_regions
 
-    return run_guarded(lambda: import_regions(catalog, paths))
+    # The scan's engine, so a face made from a region is embedded by the same model.
+    return run_guarded(lambda: import_regions(catalog, paths, engine=lambda: engine))
 
 
 def _print_regions(report: dict) -> None:
@@ -351,8 +375,8 @@ def _print_regions(report: dict) -> None:
         for line in report[key]:
             err.print(f"[yellow]region:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
     out.print(
-        f"XMP face regions in {report['photos']} photos: {report['named']} faces named, "
-        f"{report['already']} already named, {len(report['unmatched'])} regions with no face found, "
+        f"XMP face regions in {plural(report['photos'], 'photo')}: {plural(report['named'], 'face')} named, "
+        f"{report['already']} already named, {plural(len(report['unmatched']), 'region')} with no face found, "
         f"{len(report['conflicts'])} kept as you placed them, {len(report['skipped'])} skipped",
         highlight=False,
     )
@@ -368,7 +392,8 @@ def _print_scan_summary(report: dict, state: str) -> None:
     out.print(
         f"{state} in {report['seconds']:.1f} s{rate}: {report['new']} new, {report['changed']} changed, "
         f"{report['unchanged']} unchanged, {report['moved']} moved, {report['removed']} removed, "
-        f"{report['duplicates']} duplicates, {report['failed']} failed; {report['faces']} faces found",
+        f"{plural(report['duplicates'], 'duplicate')}, {report['failed']} failed; "
+        f"{plural(report['faces'], 'face')} found",
         highlight=False,
     )
     if report["interrupted"]:
@@ -376,6 +401,15 @@ def _print_scan_summary(report: dict, state: str) -> None:
     regions = report["regions"]
     if regions and (regions["photos"] or regions["skipped"]):  # silent when no photo had regions
         _print_regions(regions)
+    if still := report["still_failed"]:
+        err.print(
+            f"[yellow]warning:[/yellow] {plural(still, 'file')} failed in an earlier scan and "
+            f"{'is' if still == 1 else 'are'} still failed: 'photoface status --failed' lists them",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if state == "done":
+        out.print("next: photoface cluster (groups the faces into people)", highlight=False)
 
 
 @app.command()
@@ -417,7 +451,7 @@ def status(
         ("people named / unnamed", f"{stats['people_named']} / {stats['people_unnamed']}"),
         ("unassigned faces", stats["unassigned_faces"]),
         ("last scan", _describe_scan(last)),
-        ("model", ", ".join(f"{model} ({count} faces)" for model, count in models.items()) or stats["model"]),
+        ("model", ", ".join(f"{model} ({plural(count, 'face')})" for model, count in models.items()) or stats["model"]),
         ("execution provider", stats["provider"]),
     ]
     for name, value in rows:
@@ -443,7 +477,7 @@ def _default_model_id() -> str:
 
 @app.command()
 def faces(
-    person: Annotated[int | None, typer.Option(help="Only faces of this person id.")] = None,
+    person: Annotated[str | None, typer.Option(help="Only faces of this person (id or name).")] = None,
     photo: Annotated[Path | None, typer.Option(help="Only faces in this photo.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     embeddings: Annotated[bool, typer.Option("--embeddings", help="With --json: add each 128-d embedding.")] = False,
@@ -454,17 +488,18 @@ def faces(
 
     Example: photoface faces --photo ~/Pictures/party.jpg --json
     """
+    from photoface.people import resolve
+
     with open_catalog() as catalog:
-        if person is not None and not catalog.has_person(person):
-            raise fail(f"no person {person}: 'photoface people' lists them")
+        person_id = run_guarded(lambda: resolve(catalog, person)["id"]) if person is not None else None
         path = str(photo.expanduser().absolute()) if photo else None
         if path is not None and not catalog.has_photo(path):
             raise fail(f"{photo} is not in the catalog: scan its folder first")
-        found = catalog.faces(person=person, photo=path, embeddings=embeddings and as_json)
+        found = catalog.faces(person=person_id, photo=path, embeddings=embeddings and as_json)
     if as_json:
         print_json(found)
         return
-    table = Table(title=f"{len(found)} faces")
+    table = Table(title=plural(len(found), "face"))
     for column in ("id", "photo", "box x, y, w, h", "score", "person"):
         table.add_column(column)
     for face in found:
@@ -551,11 +586,13 @@ def cluster(
         print_json(report.__dict__)
         return
     out.print(
-        f"{report.mode}: {report.new_faces} new faces; {report.people} people ({report.new_people} new), "
-        f"{report.assigned} faces assigned, {report.unassigned} left unassigned ({report.too_small} too small "
+        f"{report.mode}: {plural(report.new_faces, 'new face')}; {plural(report.people, 'person', 'people')} "
+        f"({report.new_people} new), {plural(report.assigned, 'face')} assigned, {report.unassigned} left "
+        f"unassigned ({report.too_small} too small "
         f"to cluster); {report.changed} changed in {report.seconds:.1f} s",
         highlight=False,
     )
+    out.print("next: photoface people, then photoface name ID NAME (or photoface serve --open)", highlight=False)
 
 
 @app.command()
@@ -573,7 +610,7 @@ def people(
     if as_json:
         print_json(found)
         return
-    table = Table(title=f"{len(found)} people; {unassigned} faces unassigned")
+    table = Table(title=f"{plural(len(found), 'person', 'people')}; {plural(unassigned, 'face')} unassigned")
     for column in ("id", "name", "faces", "photos", "sample photo"):
         table.add_column(column)
     for person in found:
@@ -589,7 +626,10 @@ def people(
 @app.command()
 def show(
     person: PersonArg,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write the JPEG.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Where to write the JPEG [default: person-ID.jpg beside the catalog]."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many faces, clearest first.", min=1)] = 60,
 ) -> None:
     """Write a contact sheet of a person's faces (labelled with face ids) and print its path.
@@ -602,14 +642,29 @@ def show(
     with open_catalog() as catalog:
         found = run_guarded(lambda: resolve(catalog, person))
         faces = catalog.faces(person=found["id"])
-    target = output or Path(f"person-{found['id']}.jpg")
+    target = output or _sheet_folder(catalog.path) / f"person-{found['id']}.jpg"
     run_guarded(lambda: contact_sheet(faces, target, limit=limit))
     typer.echo(str(target.absolute()))
+
+
+def _sheet_folder(catalog_path: Path) -> Path:
+    """Beside the catalog, not wherever the command ran; the temp folder for a read-only one."""
+    import tempfile
+
+    folder = catalog_path.absolute().parent
+    return folder if os.access(folder, os.W_OK) else Path(tempfile.gettempdir())
 
 
 def _edit(action, *args) -> int:
     with open_catalog() as catalog:
         return run_guarded(lambda: action(catalog, *args))
+
+
+def _who(person_id: int) -> str:
+    """How messages name a person: ``person 52 (Madonna)``, or ``person 12`` without a name."""
+    with open_catalog() as catalog:
+        person = catalog.person(person_id)
+    return f"person {person_id} ({escape(person['name'])})" if person and person["name"] else f"person {person_id}"
 
 
 @app.command()
@@ -633,6 +688,9 @@ def name(
         if not (yes or (sys.stdin.isatty() and typer.confirm(f"{taken.name!r} is person {taken.owner}: merge?"))):
             raise fail(str(taken)) from None
         person_id = _edit(lambda c: service.name_person(c, person, new_name, merge=True))
+        merged = f"person {person}" if person.strip().isdigit() else escape(person)
+        out.print(f"merged {merged} into {_who(person_id)}: the name was taken", highlight=False)
+        return
     except PhotofaceError as exc:
         raise fail(str(exc)) from None
     out.print(f"person {person_id} is {escape(' '.join(new_name.split()))}", highlight=False)
@@ -675,7 +733,7 @@ def merge(
     """
     from photoface.people import merge as service_merge
 
-    out.print(f"merged into person {_edit(service_merge, target, others)}", highlight=False)
+    out.print(f"merged into {_who(_edit(service_merge, target, others))}", highlight=False)
 
 
 @app.command()
@@ -683,18 +741,90 @@ def move(
     face: Annotated[
         int, typer.Argument(help="Face id (see 'photoface show' or 'photoface faces').", show_default=False)
     ],
-    person: Annotated[str, typer.Argument(help="Person id or name, or 'new'.", show_default=False)],
+    person: Annotated[
+        str, typer.Argument(help="Person id or name ('new', or a name nobody has: a new person).", show_default=False)
+    ],
 ) -> None:
-    """Move one face to another person (or to a new one); clustering keeps it there.
+    """Move one face to another person, or to a new one ('new', or a new name); clustering
+    keeps it there.
 
-    Example: photoface move 4711 new
+    Example: photoface move 4711 "Alice Smith"
     """
-    from photoface.people import move_faces
+    from photoface.people import move_faces, new_name
 
-    out.print(f"face {face} is now person {_edit(move_faces, [face], person)}", highlight=False)
+    with open_catalog() as catalog:
+        created = run_guarded(lambda: new_name(catalog, person))
+        person_id = run_guarded(lambda: move_faces(catalog, [face], person, create=True))
+    named = f": a new person named {escape(created)!r}" if created else ""
+    out.print(f"face {face} is now {f'person {person_id}' if created else _who(person_id)}{named}", highlight=False)
+
+
+def _box_arg(metavar: str, what: str) -> typer.models.ArgumentInfo:
+    return typer.Argument(metavar=metavar, help=f"{what}, in pixels of the upright photo.", show_default=False)
+
+
+# A negative X or Y must reach the box check (one line naming the box), not read as an option.
+@app.command("add-face", context_settings={"ignore_unknown_options": True})
+def add_face(
+    photo: Annotated[Path, typer.Argument(help="A catalogued photo.", show_default=False)],
+    x: Annotated[float, _box_arg("X", "The box's left edge")],
+    y: Annotated[float, _box_arg("Y", "Its top edge")],
+    w: Annotated[float, _box_arg("W", "Its width")],
+    h: Annotated[float, _box_arg("H", "Its height")],
+    person: Annotated[
+        str,
+        typer.Argument(metavar="NAME", help="Person id or name (a name nobody has: a new person).", show_default=False),
+    ],
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help=f"The model to embed with: {', '.join(config.PROFILES)} "
+            "[default: the profile whose model made most of the catalog's faces].",
+            show_default=False,
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option(help=f"Where the models run: {', '.join(DEVICES)}.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the face as JSON.")] = False,
+) -> None:
+    """Name a face the scan missed: the box X Y W H (pixels of the upright photo, as 'faces'
+    prints them) becomes a face of NAME. The detector looks again inside the box; where it
+    finds nothing, the face is made from the box. Clustering keeps it with NAME.
+
+    Example: photoface add-face ~/Pictures/1987/beach.jpg 410 120 90 110 "Aunt Rose"
+    """
+    from photoface.drawn import add_face as service_add_face
+    from photoface.drawn import matching_profile
+
+    with open_catalog() as catalog:
+        chosen = profile or run_guarded(lambda: matching_profile(catalog))
+        added = run_guarded(
+            lambda: service_add_face(catalog, photo, (x, y, w, h), person, lambda: _engine(device, chosen))
+        )
+    if as_json:
+        print_json({**vars(added), "origin": added.origin, "box": list(added.box)})
+        return
+    how = "found by the detector in the box" if added.detected else "made from the box (no face detected in it)"
+    new = " (a new person)" if added.created else ""
+    out.print(f"face {added.face} is person {added.person} {escape(added.name)!r}{new}: {how}", highlight=False)
 
 
 FacesArg = Annotated[list[int], typer.Argument(help="Face ids ('photoface faces' lists them).", show_default=False)]
+
+
+@app.command("reject-merge")
+def reject_merge(
+    person: Annotated[str, typer.Argument(help="Person id or name.", show_default=False)],
+    other: Annotated[str, typer.Argument(help="The person they are not (id or name).", show_default=False)],
+) -> None:
+    """No: these two people are not one (an answer to a 'same person?' suggestion); clustering
+    never joins them and the pair is not suggested again.
+
+    Example: photoface reject-merge 61 Alice
+    """
+    from photoface.people import reject_merge as service_reject_merge
+
+    first, second = _edit(service_reject_merge, person, other)
+    out.print(f"{_who(first)} is not {_who(second)}", highlight=False)
 
 
 @app.command()
@@ -706,7 +836,8 @@ def unassign(faces: FacesArg) -> None:
     from photoface.people import unassign as service_unassign
 
     left = _edit(service_unassign, faces)
-    out.print(f"{len(set(faces))} faces unassigned (from {', '.join(map(str, left)) or 'nobody'})", highlight=False)
+    were = ", ".join(map(_who, left)) or "nobody"
+    out.print(f"{plural(len(set(faces)), 'face')} unassigned (from {were})", highlight=False)
 
 
 @app.command()
@@ -720,9 +851,10 @@ def split(
     """
     from photoface.people import split as service_split
 
-    out.print(
-        f"faces {', '.join(map(str, faces))} are now person {_edit(service_split, person, faces)}", highlight=False
-    )
+    new = _who(_edit(service_split, person, faces))
+    one = len(faces) == 1
+    ids = ", ".join(map(str, faces))
+    out.print(f"face{'' if one else 's'} {ids} {'is' if one else 'are'} now {new}", highlight=False)
 
 
 @app.command()
@@ -738,7 +870,8 @@ def confirm(
     from photoface.people import confirm as service_confirm
 
     faces, person = _faces_then_person(faces_and_person)
-    out.print(f"{len(set(faces))} faces confirmed as person {_edit(service_confirm, faces, person)}", highlight=False)
+    who = _who(_edit(service_confirm, faces, person))
+    out.print(f"{plural(len(set(faces)), 'face')} confirmed as {who}", highlight=False)
 
 
 @app.command()
@@ -754,7 +887,8 @@ def reject(
     from photoface.people import reject as service_reject
 
     faces, person = _faces_then_person(faces_and_person)
-    out.print(f"{len(set(faces))} faces are not person {_edit(service_reject, faces, person)}", highlight=False)
+    who = _who(_edit(service_reject, faces, person))
+    out.print(f"{plural(len(set(faces)), 'face')} {'is' if len(set(faces)) == 1 else 'are'} not {who}", highlight=False)
 
 
 def _faces_then_person(values: list[str]) -> tuple[list[int], str]:
@@ -774,18 +908,21 @@ def suggest(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """The review queue: faces likely to be a named person but not yet theirs, likeliest
-    first, and people likely to be one. Answer with confirm, reject or merge.
+    first, and people likely to be one. Answer with confirm, reject, merge or reject-merge.
 
     Example: photoface suggest Alice --limit 10
     """
-    from photoface.people import suggest as service_suggest
+    from photoface.people import review_queue
 
     with open_catalog() as catalog:
-        faces, merges = run_guarded(lambda: service_suggest(catalog, person, limit=limit))
-    if as_json:
-        print_json({"faces": [vars(f) for f in faces], "merges": [vars(m) for m in merges]})
+        queue = run_guarded(lambda: review_queue(catalog, person, limit=limit))
+    faces, merges = queue.faces, queue.merges
+    if as_json:  # "left": questions in the whole queue, beyond those listed
+        print_json({"faces": [vars(f) for f in faces], "merges": [vars(m) for m in merges], "left": queue.left})
         return
-    table = Table(title=f"{len(faces)} faces to review")
+    if not faces and not merges:
+        out.print(f"nothing to review{f' for {escape(person)}' if person else ''}", highlight=False)
+    table = Table(title=f"{plural(len(faces), 'face')} to review")
     for column in ("face", "is this", "score", "photo", "answer"):
         table.add_column(column)
     for face in faces:
@@ -797,18 +934,22 @@ def suggest(
             escape(face.photo),
             f"photoface confirm|reject {face.face} {face.person}",
         )
-    out.print(table)
-    table = Table(title=f"{len(merges)} people likely to be one")
+    if faces:
+        out.print(table)
+    table = Table(title=f"{plural(len(merges), 'pair')} of people likely to be one")
     for column in ("person", "same as", "score", "answer"):
         table.add_column(column)
     for merge in merges:
         table.add_row(
-            f"{merge.person} ({escape(merge.name or 'unnamed')}, {merge.faces} faces)",
+            f"{merge.person} ({escape(merge.name or 'unnamed')}, {plural(merge.faces, 'face')})",
             f"{merge.other} ({escape(merge.other_name or 'unnamed')})",
             f"{merge.score:.2f}",
-            f"photoface merge {merge.other} {merge.person}",
+            f"photoface merge|reject-merge {merge.other} {merge.person}",
         )
-    out.print(table)
+    if merges:
+        out.print(table)
+    if queue.left:
+        out.print(f"about {plural(queue.left, 'question')} left", highlight=False)
 
 
 @app.command()
@@ -819,7 +960,34 @@ def ignore(person: PersonArg) -> None:
     """
     from photoface.people import ignore as service_ignore
 
-    out.print(f"person {_edit(service_ignore, person)} is ignored", highlight=False)
+    out.print(f"{_who(_edit(service_ignore, person))} is ignored", highlight=False)
+
+
+@app.command()
+def born(
+    person: PersonArg,
+    day: Annotated[str | None, typer.Argument(metavar="YYYY-MM-DD", help="The birth date.", show_default=False)] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the birth date.")] = False,
+) -> None:
+    """Give a person a birth date: nobody is given a face automatically in a photo taken
+    before it, and 'serve' shows their age on each photo.
+
+    Their automatic faces in photos taken earlier are taken from them.
+
+    Example: photoface born Alice 2019-03-02
+    """
+    from photoface.people import set_birth_date
+
+    if (day is None) == (not clear):
+        raise fail(f"give a birth date or --clear, not both ({day} and --clear)" if clear else "give a birth date")
+    with open_catalog() as catalog:
+        person_id, taken = run_guarded(lambda: set_birth_date(catalog, person, None if clear else day))
+    who = _who(person_id)
+    if clear:
+        out.print(f"{who}: birth date removed", highlight=False)
+        return
+    freed = f"; {plural(len(taken), 'face')} in earlier photos taken from them" if taken else ""
+    out.print(f"{who}: born {day}{freed}", highlight=False)
 
 
 @app.command()
@@ -842,15 +1010,46 @@ def find(
         raise fail("give names, or --like PHOTO")
     with open_catalog() as catalog:
         if like is not None:
-            paths = run_guarded(lambda: service.find_like(catalog, _engine(device), like))
+            match = run_guarded(lambda: service.match_like(catalog, _engine(device), like))
+            paths = match.photos
+            _say_like(match)
         else:
             paths = run_guarded(lambda: service.find_photos(catalog, names, any_of=any_of))
     if as_json:
         print_json(paths)
+    if not paths:
+        raise nothing_found(f"no photo has {(' or ' if any_of else ' and ').join(names or [])}" if names else "")
+    if as_json:
         return
     for path in paths:
         sys.stdout.buffer.write(os.fsencode(path) + b"\n")
     sys.stdout.flush()
+
+
+def _say_like(match) -> None:
+    """On stderr, so the paths stay alone on stdout: which face was looked for, and how close."""
+    person = match.person["id"]
+    who = _identity(person, match.person["name"])
+    loose = "" if match.distance <= ClusterSettings.sure_distance else f" (a loose match: 'photoface show {person}')"
+    err.print(
+        f"the largest of {plural(match.faces, 'face')} (box {', '.join(f'{v:.0f}' for v in match.box)}) "
+        f"is {who} at distance {match.distance:.2f}{loose}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _identity(person: int | None, name: str | None) -> str:
+    """Who a face matched: ``person 52 (Madonna)``, ``person 12, unnamed`` or ``unknown``."""
+    if person is None:
+        return "unknown"
+    return f"person {person} ({escape(name)})" if name else f"person {person}, unnamed"
+
+
+def nothing_found(why: str) -> typer.Exit:
+    """An empty answer, as grep gives one: a line on stderr and exit 1."""
+    err.print(f"nothing found{': ' + escape(why) if why else ''}", highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_NOTHING_FOUND)
 
 
 @app.command()
@@ -860,7 +1059,7 @@ def identify(
     device: Annotated[str, typer.Option(help=f"Where the models run: {', '.join(DEVICES)}.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Say who is in a photo: each face's nearest named person, or unknown.
+    """Say who is in a photo: each face's nearest person (named or not), or unknown.
 
     Example: photoface identify party.jpg -o party-named.jpg
     """
@@ -873,15 +1072,18 @@ def identify(
         run_guarded(lambda: annotate(photo, found, output))
     if as_json:
         print_json(found)
+    if not found:
+        raise nothing_found(f"no face in {photo}")
+    if as_json:
         return
-    table = Table(title=escape(f"{len(found)} faces in {photo}"))
+    table = Table(title=escape(f"{plural(len(found), 'face')} in {photo}"))
     for column in ("face", "box x, y, w, h", "who", "distance"):
         table.add_column(column)
     for number, face in enumerate(found, 1):
         table.add_row(
             str(number),
             ", ".join(f"{v:.0f}" for v in face["box"]),
-            escape(face["name"]) if face["name"] else "unknown",
+            _identity(face["person"], face["name"]),
             f"{face['distance']:.2f}" if face["distance"] is not None else "",
         )
     out.print(table)
@@ -957,8 +1159,9 @@ def report(
         print_json({**vars(written), "index": str(written.index.absolute())})
     else:
         out.print(
-            f"{written.people} people, {written.faces} faces, {written.pages} pages ({written.thumbnails_made} "
-            f"new thumbnails, {written.thumbnails_reused} reused) in {written.seconds:.1f} s",
+            f"{plural(written.people, 'person', 'people')}, {plural(written.faces, 'face')}, "
+            f"{plural(written.pages, 'page')} ({plural(written.thumbnails_made, 'new thumbnail')}, "
+            f"{written.thumbnails_reused} reused) in {written.seconds:.1f} s",
             highlight=False,
         )
         for photo in written.missing_photos:
@@ -966,6 +1169,99 @@ def report(
         typer.echo(written.index.absolute().as_uri())
     if open_browser:
         webbrowser.open(written.index.absolute().as_uri())
+
+
+@app.command()
+def demo(
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            help="The demo's catalog [default: demo.db beside the default catalog; never $PHOTOFACE_DB].",
+            show_default=False,
+        ),
+    ] = None,
+    serve_it: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Then review the demo's people in the browser app.")
+    ] = False,
+    open_browser: Annotated[bool, typer.Option("--open", help="Serve and open the page in the browser.")] = False,
+) -> None:
+    """Try photoface on the sample photos it ships with, in a catalog of their own.
+
+    Scans 35 photos of five people and two group photos into demo.db (not your catalog),
+    groups the faces into people and prints the commands to look at them. Running it again
+    rescans incrementally and keeps any names you gave.
+
+    Example: photoface demo --open
+    """
+    import shlex
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from photoface.demo import demo_path, run_demo, sample_folder, sample_photos
+    from photoface.scan import ScanInterrupted
+
+    # An explicit --db (here or before the command) is the user's choice; $PHOTOFACE_DB is not
+    # consulted, since it names the user's own catalog.
+    db_path = (db or State.db or demo_path()).expanduser().absolute()
+    with sample_folder() as folder:
+        count = len(sample_photos(folder))
+    out.print(
+        f"scanning {count} sample photos into {escape(str(db_path))} (your own catalog is not touched)", highlight=False
+    )
+    engine = _engine("auto")
+    remote = _local_workers(engine, config.DEFAULT_PROFILE, None, config.THREADS)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[cyan]{task.fields[faces]}"),
+    )
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+        try:
+            found = run_guarded(
+                lambda: run_demo(db_path, engine, jobs=config.THREADS, progress=ScanBar(progress), remote=remote)
+            )
+        except ScanInterrupted as stop:
+            raise fail(
+                f"{stop.reason}: run photoface demo again to continue",
+                128 + stop.signum if stop.signum else EXIT_CATALOG_FAULT,
+            ) from None
+        finally:
+            if remote is not None:
+                remote.close()
+    scanned, clustered = found.scanned, found.clustered
+    for path, error in scanned.failures:  # not expected from the bundled photos; said if it happens
+        err.print(f"[yellow]failed:[/yellow] {escape(path)}: {escape(error)}", highlight=False, soft_wrap=True)
+    out.print(
+        f"scanned in {scanned.seconds:.1f} s: {scanned.new} new, {scanned.changed} changed, "
+        f"{scanned.unchanged} unchanged, {scanned.failed} failed; "
+        f"{plural(scanned.faces, 'face')} found in the {plural(scanned.new + scanned.changed, 'photo')} analysed",
+        highlight=False,
+    )
+    out.print(
+        f"found {plural(len(found.people), 'person', 'people')} "
+        f"({plural(clustered.assigned, 'face')}; {found.unassigned} unassigned, mostly strangers in the "
+        "two group photos):",
+        highlight=False,
+    )
+    for person in found.people:
+        name = person["name"] or "unnamed"
+        # The sample photo's folder is who it shows: the demo's answer key, side by side.
+        shown = Path(person["sample"] or "")
+        example = shown.relative_to(found.sample) if shown.is_relative_to(found.sample) else shown
+        out.print(
+            f"  person {person['id']} ({escape(name)}): {plural(person['faces'], 'face')}, e.g. {escape(str(example))}",
+            highlight=False,
+        )
+    demo_db = shlex.quote(str(db_path))
+    out.print("next:", highlight=False)
+    out.print(f"  photoface --db {demo_db} people", highlight=False, soft_wrap=True)
+    out.print(f"  photoface --db {demo_db} serve --open", highlight=False, soft_wrap=True)
+    out.print("  photoface scan ~/Pictures   (your own photos, into your own catalog)", highlight=False)
+    if serve_it or open_browser:
+        State.db = db_path
+        serve(open_browser=open_browser)
 
 
 regions_app = typer.Typer(
@@ -989,7 +1285,8 @@ def regions_import(
     from photoface.region_exchange import regions_under
 
     with open_catalog() as catalog:
-        report = vars(run_guarded(lambda: regions_under(catalog, folders)))
+        # The default engine, loaded only if a region has no detected face to name.
+        report = vars(run_guarded(lambda: regions_under(catalog, folders, engine=lambda: _engine("auto"))))
     if as_json:
         print_json(report)
     else:
@@ -1032,10 +1329,77 @@ def _print_export(report, dry_run: bool) -> None:
     for path in report.written:
         out.print(f"{verb} {escape(path)}", highlight=False)
     out.print(
-        f"{len(report.written)} sidecars {'to write' if dry_run else 'written'}, {report.unchanged} unchanged, "
+        f"{plural(len(report.written), 'sidecar')} {'to write' if dry_run else 'written'}, "
+        f"{report.unchanged} unchanged, "
         f"{len(report.skipped)} skipped",
         highlight=False,
     )
+
+
+@app.command()
+def backup(
+    target: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="FILE",
+            help="Write the copy here (a new file) [default: the catalog's backups folder].",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Write a consistent, checked copy of the catalog now (safe while other commands use it).
+
+    Without FILE it goes to catalog.db.backups/ beside the catalog, where photoface also keeps
+    one before every upgrade of the catalog and one a day when it changes; the newest
+    $PHOTOFACE_BACKUPS (default 5) are kept.
+
+    Example: photoface backup /media/usb/photoface-catalog.db
+    """
+    from photoface.backup import now
+
+    with open_catalog() as catalog:
+        made = run_guarded(lambda: now(catalog, target))
+    out.print(
+        f"backed up {escape(str(catalog.path))} to {escape(str(made.path))}: {plural(made.photos, 'photo')}, "
+        f"{plural(made.faces, 'face')}, {_named(made.people_named)} (integrity checked)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def restore(
+    source: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", help="A backup of the catalog (see 'photoface backup').", show_default=False),
+    ],
+) -> None:
+    """Put a backup back as the catalog, after checking it is a whole photoface catalog.
+
+    The current catalog is never deleted: it is moved aside to catalog.db.before-restore-TIME.
+    The face index is rebuilt from the restored catalog on first use; thumbnails are remade as
+    needed. Stop 'photoface serve' and scans of this catalog first.
+
+    Example: photoface restore ~/.local/share/photoface/catalog.db.backups/catalog-20261201-093000.db
+    """
+    from photoface.backup import put_back
+    from photoface.catalog import default_path
+
+    catalog_path = State.db.expanduser() if State.db else default_path()
+    done = run_guarded(lambda: put_back(catalog_path, source.expanduser()))
+    checked = done.check
+    out.print(
+        f"restored {escape(str(source))} as {escape(str(catalog_path))}: {plural(checked.photos, 'photo')}, "
+        f"{plural(checked.faces, 'face')}, {_named(checked.people_named)} (integrity checked)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    kept = f"the catalog it replaced is kept as {escape(str(done.kept))}" if done.kept else "there was no catalog"
+    out.print(f"{kept}; the face index is rebuilt on first use, thumbnails as needed", highlight=False, soft_wrap=True)
+
+
+def _named(count: int) -> str:
+    return f"{plural(count, 'person', 'people')} named"
 
 
 def _engine(device: str, profile: str = config.DEFAULT_PROFILE, **overrides):
@@ -1051,7 +1415,16 @@ def run(**kwargs) -> None:
     from photoface.terminal import own_terminal
 
     with own_terminal():
-        app(args=_optional_ray_address(sys.argv[1:]), **kwargs)
+        try:
+            app(args=_optional_ray_address(sys.argv[1:]), **kwargs)
+        except sqlite3.DatabaseError as exc:
+            # A damaged page read outside run_guarded: the same one line, never a traceback.
+            from photoface.catalog import default_path, describe_damage, is_damage
+
+            if State.debug or not is_damage(exc):
+                raise
+            fail(describe_damage(State.db or default_path(), str(exc)))
+            sys.exit(EXIT_ERROR)
 
 
 def _optional_ray_address(args: list[str]) -> list[str]:

@@ -21,6 +21,8 @@ The rules, in order:
    are close on average (average linkage, within ``merge_distance``) and clearly nearer each
    other than any third cluster (``margin``) are joined again, never two with faces in one
    photo or with fixed faces of two people (``merge``).
+   A face HDBSCAN left out then joins its nearest cluster when it passes refine's relative
+   test, nearer that cluster than ``margin`` times anyone else (``absorb``).
    A cluster takes over the person holding most of its faces; if it holds confirmed faces
    of several people (look-alikes, siblings), each free face goes to the nearest of them;
    a cluster of nobody's faces becomes a new person; one led by an ignored person stays
@@ -31,6 +33,9 @@ The rules, in order:
    the others are left unassigned (none at all where a face there is fixed to that person).
 6. A face the user took from a person (moved away, unassigned, rejected) is never given back
    to that person automatically.
+7. Nobody is given a face automatically in a photo taken before their birth date. Where
+   photos have dates, a face votes with the faces photographed around its time first
+   (``NEAR_IN_TIME``): children change as they grow.
 
 Near-copies (one shot re-saved, resized, cropped; a face repeated in a collage) are one face:
 ``plan`` and ``plan_new`` fold each group of them into one point before these rules and give
@@ -74,8 +79,10 @@ class ClusterSettings:
     sure_distance: float = 0.65
     margin: float = 0.8
     # Two clusters merge when their faces are within this mean squared distance of each other
-    # (all pairs, average linkage: ``merge``).
-    merge_distance: float = 1.0
+    # (all pairs, average linkage: ``merge``) and clearly nearer each other than any third.
+    # The margin decides in a crowd; this cap only where few people are near (1.1-1.3 give the
+    # same people on all three shared sets, 2.0 joins two of fivecelebs' five: docs/people.md).
+    merge_distance: float = 1.2
     min_face_size: float = 20.0  # pixels, the box's shorter side
 
 
@@ -89,6 +96,8 @@ class Faces:
     sizes: np.ndarray  # (N,) float
     persons: np.ndarray  # (N,) int, NO_PERSON when unassigned
     fixed: np.ndarray  # (N,) bool: manual decision or ignored person
+    # (N,) float: when each face's photo was taken (Julian days), NaN where undated; None: no dates.
+    days: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,7 @@ class Decisions:
     named: frozenset[int] = frozenset()  # people with a name
     ignored: frozenset[int] = frozenset()  # strangers: keep their faces, take no new ones
     rejected: frozenset[tuple[int, int]] = frozenset()  # (face position, person): "not this person"
+    born: dict[int, float] = dataclasses.field(default_factory=dict)  # person -> birth date (Julian day)
 
 
 @dataclass(frozen=True)
@@ -328,9 +338,7 @@ def merge(
     for unit, person in zip(cluster_of[fixed], owners[fixed], strict=True):
         owner[unit] = person if owner[unit] in (-1, person) else -2  # -2: several people already
     reach = distance / margin  # a pair farther than this never decides a merge, as pair or as outsider
-    near = (neighbours.positions >= 0) & (neighbours.squared <= reach)
-    rows = np.repeat(np.arange(len(labels)), near.shape[1])[near.ravel()]
-    pairs = _unit_pairs(cluster_of[rows], cluster_of[neighbours.positions[near]], count)
+    pairs = _candidate_pairs(neighbours, cluster_of, reach, count)
     apart = _unit_pairs(*_same_photo_pairs(cluster_of, photos), count)
     parent = np.arange(count)
     while len(pairs):
@@ -362,6 +370,19 @@ def merge(
     result = labels.copy()
     result[clustered] = parent[unit_of]
     return result
+
+
+def _candidate_pairs(neighbours: Neighbours, cluster_of: np.ndarray, reach: float, count: int) -> np.ndarray:
+    """The pairs of clusters that some graph edge within ``reach`` joins (``_unit_pairs`` codes).
+    In blocks of rows: at a million faces the graph's 16 million edges as int64 arrays, several
+    at once, were a gigabyte; the distinct cluster pairs are far fewer."""
+    found = [np.zeros(0, np.int64)]
+    for start in range(0, len(cluster_of), _BLOCK):
+        positions = neighbours.positions[start : start + _BLOCK]
+        near = (positions >= 0) & (neighbours.squared[start : start + _BLOCK] <= reach)
+        rows = np.broadcast_to(cluster_of[start : start + _BLOCK, None], positions.shape)[near]
+        found.append(_unit_pairs(rows, cluster_of[positions[near]], count))
+    return np.unique(np.concatenate(found))
 
 
 def _mean_squared(sums: np.ndarray, sizes: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -421,15 +442,26 @@ def _same_photo_pairs(cluster_of: np.ndarray, photos: np.ndarray) -> tuple[np.nd
 
 
 def vote(
-    neighbours_of: np.ndarray, squared: np.ndarray, labels: np.ndarray, allowed: np.ndarray
+    neighbours_of: np.ndarray,
+    squared: np.ndarray,
+    labels: np.ndarray,
+    allowed: np.ndarray,
+    *,
+    near: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each query face: the label held by most of its ``NEIGHBOURS`` nearest ``allowed``
     faces (-1 without a majority) and the mean squared distance to those neighbours.
 
     ``neighbours_of`` and ``squared`` are the queries' neighbour rows (positions into
-    ``labels``, nearest first); ``allowed`` marks the faces that may vote.
+    ``labels``, nearest first); ``allowed`` marks the faces that may vote. ``near`` (the
+    rows' shape) marks the neighbours photographed around the query's time: where enough of
+    them may vote, only they do (a child at 4 is compared with the child at 3-5, not with a
+    look-alike sibling at 4 years before); elsewhere every allowed neighbour does.
     """
     ok = (neighbours_of >= 0) & allowed[np.maximum(neighbours_of, 0)]
+    if near is not None:
+        timely = ok & near
+        ok = np.where((timely.sum(axis=1) >= NEIGHBOURS)[:, None], timely, ok)
     order = np.argsort(~ok, axis=1, kind="stable")[:, :NEIGHBOURS]  # the first allowed ones, in order
     chosen = np.take_along_axis(neighbours_of, order, 1)
     present = np.take_along_axis(ok, order, 1)
@@ -469,8 +501,9 @@ def _plan_all(faces: Faces, neighbours: Neighbours, decisions: Decisions, settin
             result[free] = _split_between_confirmed(faces, members, free, owner=owner, means=means)
     noise = eligible[(labels < 0) & ~faces.fixed[eligible]]
     voters = np.isin(result, sorted(decisions.named))
-    attached = _attach(noise, neighbours, result, voters=voters, distance=settings.distance)
+    attached = _attach(noise, neighbours, result, voters=voters, distance=settings.distance, days=faces.days)
     _drop_rejected(result, faces, decisions.rejected)
+    _drop_before_birth(result, faces, decisions.born)
     _one_face_per_person_per_photo(faces, result)
     return Plan(result, int(labels.max() + 1) if len(labels) else 0, attached)
 
@@ -504,7 +537,7 @@ def _place_new(
     eligible = (faces.sizes >= settings.min_face_size) | faces.fixed
     queries = np.flatnonzero(new & eligible & ~faces.fixed)
     voters = (result >= 0) & ~np.isin(result, sorted(decisions.ignored)) & ~new
-    attached = _attach(queries, neighbours, result, voters=voters, distance=settings.distance)
+    attached = _attach(queries, neighbours, result, voters=voters, distance=settings.distance, days=faces.days)
     left = queries[result[queries] == NO_PERSON]
     near = neighbours.positions[left]
     near = near[near >= 0]
@@ -516,6 +549,7 @@ def _place_new(
     for clusters, members in enumerate(_groups(labels, candidates), 1):
         result[members] = new_person(clusters - 1)
     _drop_rejected(result, faces, decisions.rejected)
+    _drop_before_birth(result, faces, decisions.born)
     _one_face_per_person_per_photo(faces, result, only=np.flatnonzero(new))
     return Plan(result, clusters, attached)
 
@@ -544,8 +578,53 @@ def _clusters(
     )
     kept, sizes = np.unique(merged[merged >= 0], return_counts=True)
     merged[np.isin(merged, kept[sizes < 2])] = -1  # an anchor nothing joined is noise again
+    merged = absorb(graph, merged, settings, free=owners < 0)
     merged[merged >= 0] = np.unique(merged[merged >= 0], return_inverse=True)[1]  # 0, 1, ... again
     return merged
+
+
+def absorb(neighbours: Neighbours, labels: np.ndarray, settings: ClusterSettings, *, free: np.ndarray) -> np.ndarray:
+    """Noise faces (``free`` ones: not placed by the user) join their nearest cluster under
+    ``refine``'s relative test: the mean squared distance to their ``NEIGHBOURS`` nearest
+    members of it is within ``distance`` and under ``margin`` times that to the nearest face
+    outside it.
+
+    HDBSCAN leaves out the odd photo of a person (a profile, a dark shot) that is plainly
+    theirs by distance but has no dense company; left out, it is a one-face "person" to name
+    again. Unlike ``refine`` there is no ``sure_distance`` shortcut: HDBSCAN found no density
+    around these faces, so each must be clearly nearer the cluster than anyone else (with the
+    shortcut, strangers near a crowd's clusters joined them: LFW and people lost precision).
+    One pass over the clusters as they are, so faces never chain into a cluster through
+    other absorbed faces.
+    """
+    result = labels.copy()
+    for start in range(0, len(labels), _BLOCK):  # in blocks: a million faces' rows at once is 1 GB
+        rows = slice(start, start + _BLOCK)
+        candidate, inside, outside = _nearest_cluster(neighbours.positions[rows], neighbours.squared[rows], labels)
+        joins = (labels[rows] < 0) & free[rows] & (candidate >= 0)
+        joins &= (inside <= settings.distance) & (inside <= settings.margin * outside)
+        result[rows][joins] = candidate[joins]
+    return result
+
+
+_BLOCK = 1 << 16
+
+
+def _nearest_cluster(
+    positions: np.ndarray, squared: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each row of the graph: the cluster of its nearest clustered neighbour (-1 for none),
+    the mean squared distance to its ``NEIGHBOURS`` nearest members of it (inf with fewer), and
+    the distance to its nearest neighbour outside it."""
+    present = positions >= 0
+    near_labels = np.where(present, labels[np.maximum(positions, 0)], -1)
+    clustered = near_labels >= 0
+    nearest = near_labels[np.arange(len(positions)), np.argmax(clustered, axis=1)]
+    candidate = np.where(clustered.any(axis=1), nearest, -1)
+    fellow = (near_labels == candidate[:, None]) & (candidate[:, None] >= 0)
+    inside = np.sort(np.where(fellow, squared, np.inf), axis=1)[:, :NEIGHBOURS].mean(axis=1)
+    outside = np.where(present & ~fellow, squared, np.inf).min(axis=1)
+    return candidate, inside, outside
 
 
 def _eligible(faces: Faces, settings: ClusterSettings) -> np.ndarray:
@@ -562,6 +641,7 @@ def _unfold(folded: Plan, groups: copies.NearCopies, faces: Faces, decisions: De
     """Every face its group's person, then each face's own rejections (rule 6)."""
     result = groups.expand(folded.persons, faces)
     _drop_rejected(result, faces, decisions.rejected)
+    _drop_before_birth(result, faces, decisions.born)  # a copy may carry another date than its leader
     return Plan(result, folded.clusters, folded.noise_attached, groups.copy_of())
 
 
@@ -576,12 +656,21 @@ def _groups(labels: np.ndarray, positions: np.ndarray) -> Iterator[np.ndarray]:
 
 
 def _attach(
-    queries: np.ndarray, neighbours: Neighbours, result: np.ndarray, *, voters: np.ndarray, distance: float
+    queries: np.ndarray,
+    neighbours: Neighbours,
+    result: np.ndarray,
+    *,
+    voters: np.ndarray,
+    distance: float,
+    days: np.ndarray | None = None,
 ) -> int:
-    """Queries whose two nearest voting faces belong to one person, within ``distance``, join them."""
+    """Queries whose two nearest voting faces belong to one person, within ``distance``, join
+    them; with ``days``, the voters photographed around each query's time come first (``vote``)."""
     if not len(queries) or not voters.any():
         return 0
-    winners, means = vote(neighbours.positions[queries], neighbours.squared[queries], result, voters)
+    rows = neighbours.positions[queries]
+    near = None if days is None else near_in_time(days[queries][:, None], days[np.maximum(rows, 0)])
+    winners, means = vote(rows, neighbours.squared[queries], result, voters, near=near)
     close = (winners != -1) & (means <= distance)
     result[queries[close]] = winners[close]
     return int(close.sum())
@@ -592,6 +681,35 @@ def _drop_rejected(result: np.ndarray, faces: Faces, rejected: frozenset[tuple[i
     for position, person in rejected:
         if result[position] == person and not faces.fixed[position]:
             result[position] = NO_PERSON
+
+
+# A face is compared first with faces photographed within this many days of it: children
+# change in a few years, so the child at 4 is compared with the child at 2-6.
+NEAR_IN_TIME = 2 * 365.25
+
+
+def near_in_time(days: np.ndarray, other_days: np.ndarray) -> np.ndarray:
+    """Whether faces were photographed within ``NEAR_IN_TIME`` of each other (broadcast
+    elementwise); True where either has no date, so an undated photo is compared with all."""
+    with np.errstate(invalid="ignore"):
+        return ~(np.abs(days - other_days) > NEAR_IN_TIME)  # NaN compares False: near
+
+
+def before_birth(persons: np.ndarray, days: np.ndarray | None, born: dict[int, float]) -> np.ndarray:
+    """Which faces are in a photo taken before the birth of the person in ``persons``; False
+    where the photo has no date or the person no birth date."""
+    if days is None or not born:
+        return np.zeros(len(persons), bool)
+    births = np.full(len(persons), np.nan)
+    for person, day in born.items():  # one pass per person with a birth date, not per face
+        births[persons == person] = day
+    with np.errstate(invalid="ignore"):
+        return days < births
+
+
+def _drop_before_birth(result: np.ndarray, faces: Faces, born: dict[int, float]) -> None:
+    """Nobody is given a face automatically in a photo taken before they were born."""
+    result[before_birth(result, faces.days, born) & ~faces.fixed] = NO_PERSON
 
 
 def _means(faces: Faces) -> dict[int, np.ndarray]:

@@ -53,3 +53,19 @@ DEFAULT_PROFILE = "balanced"
 def models_dir_override() -> Path | None:
     value = os.environ.get(MODELS_ENV)
     return Path(value).expanduser() if value else None
+
+
+# Catalog backups kept beside it (photoface/backup.py); 0 turns the automatic ones off.
+BACKUPS_ENV = "PHOTOFACE_BACKUPS"
+DEFAULT_BACKUPS = 5
+
+
+def backups_to_keep() -> int:
+    from photoface.errors import PhotofaceError
+
+    value = os.environ.get(BACKUPS_ENV, "").strip()
+    if not value:
+        return DEFAULT_BACKUPS
+    if not value.isdigit():
+        raise PhotofaceError(f"{BACKUPS_ENV}={value!r}: give how many backups to keep, a whole number (0: none)")
+    return int(value)

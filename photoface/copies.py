@@ -62,7 +62,8 @@ class NearCopies:
         if not self.any:  # the common case costs nothing
             return faces
         keep = self.leaders
-        return dataclasses.replace(faces, **{f.name: getattr(faces, f.name)[keep] for f in dataclasses.fields(faces)})
+        arrays = {f.name: getattr(faces, f.name) for f in dataclasses.fields(faces)}
+        return dataclasses.replace(faces, **{k: v[keep] for k, v in arrays.items() if v is not None})
 
     def fold_mask(self, mask: np.ndarray) -> np.ndarray:
         """A per-face flag per group: the leader's."""

@@ -155,8 +155,8 @@ def _prepare(img: Image.Image, max_side: int | None, name: str) -> LoadedImage:
         if max_side and max(img.size) > max_side:
             # Shrink in the decoded mode, before any conversion makes full-size copies.
             img = img.resize(fit_within(img.size, max_side), Image.Resampling.BILINEAR)
-    if orientation in _TRANSPOSES:
-        img = img.transpose(_TRANSPOSES[orientation])
+    if orientation in UPRIGHT_TRANSPOSES:
+        img = img.transpose(UPRIGHT_TRANSPOSES[orientation])
     return LoadedImage(to_rgb(img), full_size, orientation, taken_at)
 
 
@@ -209,7 +209,7 @@ def _bytes_per_pixel(mode: str) -> int:
 
 # The transposes that make an EXIF-oriented image upright (what ImageOps.exif_transpose does,
 # from the orientation already read, so a reduced copy without EXIF turns the same way).
-_TRANSPOSES = {
+UPRIGHT_TRANSPOSES = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM,

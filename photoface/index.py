@@ -14,10 +14,12 @@ This is the only module that imports usearch.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,7 +71,7 @@ class FaceIndex:
 
     @classmethod
     def _load(cls, catalog: Catalog) -> FaceIndex | None:
-        from usearch.index import Index
+        Index = _usearch_index()  # noqa: N806 - the class, named as usearch names it
 
         index_path, meta_path = cls.paths(catalog)
         try:
@@ -119,6 +121,8 @@ class FaceIndex:
         The index is a cache: when it cannot be written (a full disk, a read-only folder) the
         work goes on with the index in memory, and the log stays for the next try.
         """
+        if self.catalog.read_only:
+            return  # on a read-only drive the index lives in memory for this command
         index_path, meta_path = self.paths(self.catalog)
         try:
             for path, write in (
@@ -178,8 +182,26 @@ class FaceIndex:
         return keys, np.clip(squared, 0, 4)
 
 
-def _new_index():
+def _usearch_index() -> type:
+    """usearch's Index class, loaded so that onnxruntime can still load after it.
+
+    usearch's extension carries its own static copy of libstdc++; when it loads first, the
+    system's libstdc++ that onnxruntime needs then crashes in its locale set-up (SIGSEGV in
+    ``std::codecvt`` while ``import onnxruntime`` runs: usearch 2.26 with onnxruntime 1.32).
+    A process that searches the index and then runs a model (a scan importing regions, the
+    tests, ``identify`` after ``cluster`` in one Python session) died. Loading the system
+    libstdc++ globally first makes both use it. Linux only; elsewhere nothing to do.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            ctypes.CDLL("libstdc++.so.6", mode=ctypes.RTLD_GLOBAL)
     from usearch.index import Index
+
+    return Index
+
+
+def _new_index():
+    Index = _usearch_index()  # noqa: N806
 
     return Index(
         ndim=DIMENSIONS,
@@ -202,6 +224,9 @@ def _locked(catalog: Catalog) -> Iterator[None]:
     try:
         handle = open(lock_path, "a+")  # noqa: SIM115 - held for the block
     except OSError as exc:
+        if catalog.read_only:  # nobody can write index files beside it: nothing to lock against
+            yield
+            return
         raise CatalogError(describe_write_fault(catalog.path, exc, "use the face index beside")) from None
     with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

@@ -8,14 +8,17 @@ said who they are, so re-clustering never takes them away.
 from __future__ import annotations
 
 import difflib
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from photoface import learned
 from photoface.catalog import Catalog, ClusterInput
 from photoface.clustering import (
     NO_PERSON,
@@ -25,6 +28,8 @@ from photoface.clustering import (
     K,
     Neighbours,
     Plan,
+    before_birth,
+    near_in_time,
     plan,
     plan_new,
     squared_distances,
@@ -150,7 +155,7 @@ def _copies_found(faces: Faces, data: ClusterInput, outcome: Plan, mode: str) ->
 def _decisions(data: ClusterInput, faces: Faces) -> Decisions:
     position = {int(face): i for i, face in enumerate(faces.ids)}
     rejected = frozenset((position[face], person) for face, person in data.rejections if face in position)
-    return Decisions(named=data.named, ignored=data.ignored, rejected=rejected)
+    return Decisions(named=data.named, ignored=data.ignored, rejected=rejected, born=data.born)
 
 
 def face_graph(
@@ -286,9 +291,19 @@ def _target_person(catalog: Catalog, target: str, *, create: bool) -> int:
     text = target.strip()
     if text.lower() == "new":
         return catalog.create_person()
-    if create and not text.isdigit() and catalog.person_by_name(name := _clean_name(text)) is None:
+    if create and (name := new_name(catalog, text)) is not None:
         return catalog.create_person(name)
     return resolve(catalog, text)["id"]
+
+
+def new_name(catalog: Catalog, target: str) -> str | None:
+    """The name of the person ``move_faces(..., target, create=True)`` would create: ``target``
+    cleaned when it is a name nobody has; None for ids, "new" and names in use."""
+    text = target.strip()
+    if text.isdigit() or text.lower() == "new":
+        return None
+    name = _clean_name(text)
+    return name if catalog.person_by_name(name) is None else None
 
 
 def require_owner(catalog: Catalog, face_ids: Sequence[int], person: int | None) -> None:
@@ -384,6 +399,20 @@ def _face_rows(catalog: Catalog, face_ids: Sequence[int]) -> list[dict]:
     return rows
 
 
+def reject_merge(catalog: Catalog, ref: str | int, other_ref: str | int) -> tuple[int, int]:
+    """No, these two people are not one: the faces of the first (of the unnamed one, when only
+    the other has a name) are rejected for the other, so clustering never joins them and the
+    pair is never suggested again. Returns (the person whose faces were rejected, the other)."""
+    with catalog.transaction():
+        person, other = resolve(catalog, ref), resolve(catalog, other_ref)
+        if person["id"] == other["id"]:
+            raise PhotofaceError(f"person {person['id']} twice: name two different people")
+        if person["name"] and not other["name"]:
+            person, other = other, person
+        catalog.reject([face["id"] for face in catalog.faces(person=person["id"])], other["id"])
+        return person["id"], other["id"]
+
+
 def ignore(catalog: Catalog, ref: str | int) -> int:
     """A stranger: their faces stay theirs and are kept out of automatic assignment."""
     with catalog.transaction():
@@ -391,6 +420,60 @@ def ignore(catalog: Catalog, ref: str | int) -> int:
         catalog.update_person(person["id"], {"ignored": 1})
         catalog.confirm_person(person["id"])
         return person["id"]
+
+
+def set_birth_date(
+    catalog: Catalog, ref: str | int, born: str | None, *, today: date | None = None
+) -> tuple[int, list[int]]:
+    """Give a person a birth date ("YYYY-MM-DD"; None: remove it). Their automatic faces in
+    photos taken before it are taken from them (clustering never gives them back while the
+    date stands). Returns the person and those faces. A date in the future, or after a photo with a confirmed
+    face of theirs, is refused with the photo named, nothing changed."""
+    day = None if born is None else _birth_date(born, today or date.today()).isoformat()
+    with catalog.transaction():
+        person = resolve(catalog, ref)
+        if day is None:
+            catalog.update_person(person["id"], {"born": None})
+            return person["id"], []
+        confirmed = catalog.photos_before(person["id"], day, assigned="manual")
+        if confirmed:
+            face = confirmed[0]
+            raise PhotofaceError(
+                f"{_label(person)} is confirmed in {face['path']} (face {face['id']}), taken "
+                f"{face['taken_at'][:10]}, before {day}: check the date, or move that face first; nothing changed"
+            )
+        taken = [face["id"] for face in catalog.photos_before(person["id"], day, assigned="auto")]
+        catalog.update_person(person["id"], {"born": day})
+        catalog.unassign_faces(taken)
+        return person["id"], taken
+
+
+def _birth_date(text: str, today: date) -> date:
+    """A birth date written YYYY-MM-DD, not after ``today``."""
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+            raise ValueError(text)
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise PhotofaceError(f"{text!r} is not a date: give the birth date as YYYY-MM-DD, e.g. 2019-03-02") from None
+    if day > today:
+        raise PhotofaceError(f"the birth date {day} is in the future (today is {today}): nothing changed")
+    return day
+
+
+def _label(person: dict) -> str:
+    return person["name"] or f"person {person['id']}"
+
+
+def age(born: str | None, taken_at: str | None) -> int | None:
+    """Whole years between a birth date and a photo's date (both ISO text); None when either
+    is missing or unreadable, or the photo is older than the person."""
+    try:
+        birth, taken = date.fromisoformat(born or ""), date.fromisoformat((taken_at or "")[:10])
+    except ValueError:
+        return None
+    years = taken.year - birth.year - ((taken.month, taken.day) < (birth.month, birth.day))
+    return years if years >= 0 else None
 
 
 def find_photos(catalog: Catalog, names: Sequence[str], *, any_of: bool = False) -> list[str]:
@@ -438,6 +521,7 @@ class FaceSuggestion:
     distance: float  # mean squared distance to those faces
     photo: str
     current: int | None  # the person the face has now (automatically), if any
+    learned: float = 1.0  # the person's learned score for the face (photoface.learned): ~1 theirs, ~0 not
 
 
 @dataclass(frozen=True)
@@ -455,54 +539,145 @@ class MergeSuggestion:
 
 MAX_NAME = 200  # characters
 SUGGESTION_SEARCH = 1000  # a person's faces (largest first) whose neighbours are candidates
+# Seen from the other side, an unassigned face is a candidate for the people whose mean faces are
+# among its REVERSE_NEAREST nearest, each person taking twice as many such faces (the nearest) as
+# the suggestions asked for.
+REVERSE_NEAREST = 3
+
+
+@dataclass(frozen=True)
+class Queue:
+    """The review queue's first questions, and how many it holds in all ("about 40 questions
+    left": each answer can settle others, so it is an estimate)."""
+
+    faces: list[FaceSuggestion]
+    merges: list[MergeSuggestion]
+    left: int  # face and merge questions in the whole queue, not only those returned
 
 
 def suggest(
     catalog: Catalog, ref: str | int | None = None, *, limit: int = 20, distance: float = ClusterSettings.distance
 ) -> tuple[list[FaceSuggestion], list[MergeSuggestion]]:
-    """The review queue: faces most likely to be a named person (or ``ref``) but not yet theirs,
-    nearest first, and pairs of people likely to be one (at least one unnamed).
+    """``review_queue``'s faces and merges."""
+    queue = review_queue(catalog, ref, limit=limit, distance=distance)
+    return queue.faces, queue.merges
 
-    A face rejected for a person, a face the user placed by hand, and faces too small to
-    cluster are never suggested; each face is suggested for its likeliest person only.
+
+def review_queue(
+    catalog: Catalog, ref: str | int | None = None, *, limit: int = 20, distance: float = ClusterSettings.distance
+) -> Queue:
+    """The review queue: faces most likely to be a named person (or ``ref``) but not yet theirs,
+    nearest first, and pairs of people likely to be one (at least one unnamed; with ``ref``, the
+    pairs holding them; each pair once, whichever way round).
+
+    Candidates are the neighbours of the person's faces and, seen from the other side, the
+    unassigned faces near the person's mean face (``_open_faces_near``). A face rejected for a
+    person, a face the user placed by hand, and faces too small to cluster are never suggested;
+    each face is suggested for its likeliest person only, and only while the person's learned
+    score for it (``photoface.learned``: what the names and answers so far teach) reaches
+    ``learned.CUT``; what is said of a face (a rejection) is said of its near-copies too.
     """
     data = catalog.cluster_input()
     faces = Faces(**data.arrays)
     people = [resolve(catalog, ref)["id"]] if ref is not None else sorted(data.named)
     index = FaceIndex.open(catalog)
+    near_them = _open_faces_near(faces, sorted((data.named | set(people)) - data.ignored), each=2 * limit)
     # One graph for everyone: each person's rows are their own faces, filled once.
     graph = Neighbours.empty(len(faces.ids), K)
     rejected: dict[int, set[int]] = {}
     for face, person in data.rejections:
         rejected.setdefault(person, set()).add(face)
-    best: dict[int, tuple[float, int]] = {}
+    scores = learned.learn(faces, data.named, data.rejections)
+    best: dict[int, tuple[float, int, float]] = {}
     for person in people:
-        for position, mean in _candidates(
-            index, graph, faces, person, rejected=rejected.get(person, set()), distance=distance
-        ):
-            if position not in best or mean < best[position][0]:
-                best[position] = (mean, person)
+        found = _candidates(
+            index,
+            graph,
+            faces,
+            person,
+            also=near_them.get(person, NO_POSITIONS),
+            rejected=learned.near_copies(faces, data.copy_of, rejected.get(person, set())),
+            distance=distance,
+            born=data.born.get(person),
+        )
+        for (position, mean), score in zip(found, _learned_scores(scores, faces, found, person), strict=True):
+            if score >= learned.CUT and (position not in best or mean < best[position][0]):
+                best[position] = (mean, person, score)
     ranked = sorted(best.items(), key=lambda item: (item[1][0], item[0]))[:limit]
-    face_suggestions = [_face_suggestion(catalog, faces, position, person, mean) for position, (mean, person) in ranked]
+    face_suggestions = [
+        _face_suggestion(catalog, faces, position, person, mean, learned_score=score)
+        for position, (mean, person, score) in ranked
+    ]
     only = people[0] if ref is not None else None
-    merges = (
-        []
-        if only is not None and catalog.person(only)["name"]
-        else _merge_suggestions(catalog, faces, data, distance, limit=limit, only=only)
+    merges, pairs = _merge_suggestions(catalog, faces, data, distance, limit=limit, only=only)
+    return Queue(face_suggestions, merges, left=len(best) + pairs)
+
+
+NO_POSITIONS = np.zeros(0, np.int64)
+
+
+def _open_faces_near(faces: Faces, people: list[int], *, each: int) -> dict[int, np.ndarray]:
+    """Unassigned faces (not placed by hand, big enough to cluster) seen from their side: for
+    each of ``people``, the positions of the faces that have that person's mean face among their
+    ``REVERSE_NEAREST`` nearest, nearest first (at most ``each``). A person's own
+    faces fill their neighbour lists, so a face near only them may be in none of those lists."""
+    open_faces = np.flatnonzero(
+        (faces.persons == NO_PERSON) & ~faces.fixed & (faces.sizes >= ClusterSettings.min_face_size)
     )
-    return face_suggestions, merges
+    held = np.flatnonzero(np.isin(faces.persons, people))
+    if not len(open_faces) or not len(held):
+        return {}
+    owners, _members, centres = _mean_faces(faces, held)
+    top = min(REVERSE_NEAREST, len(owners))
+    columns, alike = [], []
+    for start in range(0, len(open_faces), 8192):
+        similar = faces.embeddings[open_faces[start : start + 8192]] @ centres.T
+        nearest = np.argpartition(-similar, top - 1, axis=1)[:, :top]
+        columns.append(nearest)
+        alike.append(np.take_along_axis(similar, nearest, 1))
+    column, similarity = np.concatenate(columns).ravel(), np.concatenate(alike).ravel()
+    rows = np.repeat(open_faces, top)
+    order = np.lexsort((-similarity, column))
+    starts = np.searchsorted(column[order], np.arange(len(owners) + 1))
+    return {
+        int(owners[c]): rows[order[starts[c] : starts[c + 1]][:each]]
+        for c in range(len(owners))
+        if starts[c + 1] > starts[c]
+    }
+
+
+def _mean_faces(faces: Faces, held: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """The people holding the faces at ``held``, each one's face positions, and their mean
+    faces (unit length), in the order of the people's ids."""
+    owners, inverse = np.unique(faces.persons[held], return_inverse=True)
+    centres = np.zeros((len(owners), faces.embeddings.shape[1]), np.float32)
+    np.add.at(centres, inverse, faces.embeddings[held])
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-9)
+    members = np.split(held[np.argsort(inverse, kind="stable")], np.cumsum(np.bincount(inverse))[:-1])
+    return owners, members, centres
 
 
 def _candidates(
-    index: FaceIndex, graph: Neighbours, faces: Faces, person: int, *, rejected: set[int], distance: float
+    index: FaceIndex,
+    graph: Neighbours,
+    faces: Faces,
+    person: int,
+    *,
+    also: np.ndarray,
+    rejected: set[int],
+    distance: float,
+    born: float | None = None,
 ) -> list[tuple[int, float]]:
-    """(position, mean squared distance to the person's two nearest faces) of likely faces;
-    ``rejected``: faces rejected for the person."""
+    """(position, mean squared distance to the person's two nearest faces) of likely faces: the
+    neighbours of the person's faces and the faces at ``also``; ``rejected``: faces rejected for
+    the person; ``born``: their birth date (Julian day), before which no face is theirs. Where
+    dates are known, the two nearest are taken among the person's faces photographed around
+    the face's time, when there are two (``_timely``)."""
     mine = np.flatnonzero(faces.persons == person)
     if len(mine) < 1:
         return []
     searched = mine[np.argsort(-faces.sizes[mine], kind="stable")[:SUGGESTION_SEARCH]]
-    near = np.unique(face_graph(index, faces, searched, into=graph).positions[searched])
+    near = np.unique(np.concatenate([face_graph(index, faces, searched, into=graph).positions[searched].ravel(), also]))
     near = near[
         (near >= 0)
         & (faces.persons[near] != person)
@@ -510,17 +685,38 @@ def _candidates(
         & (faces.sizes[near] >= ClusterSettings.min_face_size)
         & ~np.isin(faces.ids[near], sorted(rejected))
     ]
+    if born is not None and faces.days is not None:
+        near = near[~before_birth(np.full(len(near), person), faces.days[near], {person: born})]
     result = []
     for start in range(0, len(near), 2048):
         block = near[start : start + 2048]
         squared = squared_distances(faces.embeddings[block], faces.embeddings[mine].T)
         k = min(2, len(mine))
+        if faces.days is not None:
+            squared = _timely(squared, faces.days[block], faces.days[mine], k)
         means = np.partition(squared, k - 1, axis=1)[:, :k].mean(axis=1)
         result += [(int(p), float(m)) for p, m in zip(block, means, strict=True) if m <= distance]
     return result
 
 
-def _face_suggestion(catalog: Catalog, faces: Faces, position: int, person: int, mean: float) -> FaceSuggestion:
+def _learned_scores(scores: learned.PersonScores, faces: Faces, found: list[tuple[int, float]], person: int) -> list:
+    """The learned score of each candidate for ``person`` (``photoface.learned``)."""
+    positions = np.array([position for position, _mean in found], np.int64)
+    return scores.score(faces.embeddings[positions], person).tolist() if len(positions) else []
+
+
+def _timely(squared: np.ndarray, days: np.ndarray, their_days: np.ndarray, k: int) -> np.ndarray:
+    """``squared`` (candidates x the person's faces) with the person's faces photographed far
+    from each candidate's time left out (inf), for the candidates that keep ``k`` faces near
+    in time; the others are compared with all of them, as undated photos are."""
+    near = near_in_time(days[:, None], their_days[None, :])
+    enough = near.sum(axis=1) >= k
+    return np.where(near | ~enough[:, None], squared, np.inf)
+
+
+def _face_suggestion(
+    catalog: Catalog, faces: Faces, position: int, person: int, mean: float, *, learned_score: float
+) -> FaceSuggestion:
     (row,) = catalog.face_rows([int(faces.ids[position])])
     return FaceSuggestion(
         face=int(faces.ids[position]),
@@ -530,24 +726,23 @@ def _face_suggestion(catalog: Catalog, faces: Faces, position: int, person: int,
         distance=round(mean, 4),
         photo=row["path"],
         current=int(faces.persons[position]) if faces.persons[position] != NO_PERSON else None,
+        learned=round(learned_score, 4),
     )
 
 
 def _merge_suggestions(
     catalog: Catalog, faces: Faces, data: ClusterInput, distance: float, *, limit: int, only: int | None = None
-) -> list[MergeSuggestion]:
+) -> tuple[list[MergeSuggestion], int]:
     """Pairs of people whose faces lie close, at least one unnamed, nearest first (with ``only``:
-    pairs holding that person)."""
+    pairs holding that person), at most ``limit``; and how many pairs there are in all."""
     held = np.flatnonzero(faces.persons >= 0)
-    people, inverse = np.unique(faces.persons[held], return_inverse=True)
+    people, members, centres = _mean_faces(faces, held)
     keep = ~np.isin(people, sorted(data.ignored))
     if keep.sum() < 2:
-        return []
-    centres = np.zeros((len(people), faces.embeddings.shape[1]), np.float32)
-    np.add.at(centres, inverse, faces.embeddings[held])
-    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-9)
-    members = np.split(held[np.argsort(inverse, kind="stable")], np.cumsum(np.bincount(inverse))[:-1])
+        return [], 0
     rows = np.flatnonzero(keep & ~np.isin(people, sorted(data.named)))
+    if only is not None:
+        rows = _rows_near(centres, rows, np.flatnonzero(people == only), count=4 * limit)
     nearest, similarity = _nearest_centres(centres, rows, keep)
     rejected = {(face, person) for face, person in data.rejections}
     found = []
@@ -563,8 +758,8 @@ def _merge_suggestions(
         mean = float(squared.min(axis=1).mean())
         if mean <= distance:
             found.append((mean, int(people[row]), int(people[other]), float(alike), len(mine)))
-    found.sort()
-    return [
+    found = _each_pair_once(sorted(found))
+    shown = [
         MergeSuggestion(
             person=person,
             name=catalog.person(person)["name"],
@@ -576,6 +771,30 @@ def _merge_suggestions(
         )
         for mean, person, other, alike, count in found[:limit]
     ]
+    return shown, len(found)
+
+
+def _rows_near(centres: np.ndarray, rows: np.ndarray, mine: np.ndarray, count: int) -> np.ndarray:
+    """Of ``rows``, those that can pair with the person at ``mine`` (one row, or none when they
+    hold no faces): theirs, and the ``count`` whose mean faces are most like theirs (comparing
+    only these with everyone, not every unnamed person)."""
+    if not len(mine):
+        return rows[:0]
+    alike = centres[rows] @ centres[mine[0]]
+    alike[rows == mine[0]] = np.inf
+    return rows[np.argsort(-alike, kind="stable")[: count + 1]]
+
+
+def _each_pair_once(found: list[tuple]) -> list[tuple]:
+    """Merge candidates (mean, person, other, ...) with only the first of "A, B" and "B, A"."""
+    seen: set[frozenset[int]] = set()
+    kept = []
+    for item in found:
+        pair = frozenset(item[1:3])
+        if pair not in seen:
+            seen.add(pair)
+            kept.append(item)
+    return kept
 
 
 def _nearest_centres(centres: np.ndarray, rows: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -593,9 +812,10 @@ def _nearest_centres(centres: np.ndarray, rows: np.ndarray, allowed: np.ndarray)
 
 
 def identify(catalog: Catalog, engine: FaceEngine, photo: Path) -> list[dict]:
-    """Each face in ``photo`` with the named person it matches, or unknown."""
+    """Each face in ``photo`` with the person it matches (named or not: an unnamed person of
+    the library is an answer too), or unknown."""
     faces = engine.analyze(photo)
-    matches = match_people(catalog, np.array([f.embedding for f in faces]).reshape(-1, 128), named_only=True)
+    matches = match_people(catalog, np.array([f.embedding for f in faces]).reshape(-1, 128), named_only=False)
     return [
         {
             "box": [round(v, 1) for v in face.box],
@@ -608,21 +828,39 @@ def identify(catalog: Catalog, engine: FaceEngine, photo: Path) -> list[dict]:
     ]
 
 
+@dataclass(frozen=True)
+class LikeMatch:
+    """What ``find --like`` looked for: the largest face of the photo (of ``faces`` found), the
+    person it matched, how close (mean squared distance to their nearest faces) and their photos."""
+
+    box: list[float]
+    faces: int
+    person: dict
+    distance: float
+    photos: list[str]
+
+
 def find_like(catalog: Catalog, engine: FaceEngine, photo: Path) -> list[str]:
     """Photos of the person whose face is the largest in ``photo``."""
+    return match_like(catalog, engine, photo).photos
+
+
+def match_like(catalog: Catalog, engine: FaceEngine, photo: Path) -> LikeMatch:
+    """The person whose face is the largest in ``photo``, how close, and their photos."""
     faces = engine.analyze(photo)
     if not faces:
         raise PhotofaceError(f"{photo}: no face found to look for")
     largest = max(faces, key=lambda face: face.box[2] * face.box[3])
+    box = [round(v, 1) for v in largest.box]
     ((person, mean),) = match_people(catalog, largest.embedding[None], named_only=False)
     if person is None:
         if not np.isfinite(mean):
             raise PhotofaceError("nobody is clustered yet: run 'photoface cluster' first")
         raise PhotofaceError(
-            f"{photo}: nobody in the catalog matches its largest face (nearest faces at "
-            f"{mean:.2f}, limit {ClusterSettings.distance})"
+            f"{photo}: nobody in the catalog matches its largest face (box {', '.join(f'{v:.0f}' for v in box)}; "
+            f"nearest faces at {mean:.2f}, limit {ClusterSettings.distance})"
         )
-    return catalog.photos_of([person["id"]], every=False)
+    return LikeMatch(box, len(faces), person, round(mean, 4), catalog.photos_of([person["id"]], every=False))
 
 
 def most_typical_first(faces: list[dict]) -> list[dict]:

@@ -8,7 +8,12 @@ Three layers, top to bottom:
   the stored image) to and from photoface's boxes (pixels of the upright, full-resolution
   photo), for all eight EXIF orientations;
 - reading: an XMP packet (embedded, or a sidecar) parsed as untrusted XML (defusedxml: no
-  DTD, no entities; a size limit), with the RDF shorthand forms tools use;
+  DTD, no entities; a size limit), with the RDF shorthand forms tools use, into regions *as
+  stated* (normalised areas, AppliedToDimensions if any);
+- deciding the frame: tools disagree on whether areas and AppliedToDimensions describe the
+  image as stored (the MWG guideline, Lightroom) or as shown, and some omit the dimensions.
+  ``readings`` lists what a packet allows, likeliest first; ``choose_reading`` takes the one
+  that puts the regions on the photo's detected faces (pure: boxes in, a reading out);
 - writing: a sidecar updated as text. photoface writes its regions in an ``rdf:Description``
   of its own, marked so a later export replaces exactly it; every other byte of the file stays
   as it was, except region lists of other tools, whose regions are carried into ours (one
@@ -20,9 +25,11 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
-from html import escape
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from html import escape, unescape
+from itertools import chain, islice
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
@@ -40,6 +47,7 @@ MPREG = "http://ns.microsoft.com/photo/1.2/t/Region#"
 PHOTOFACE = "https://photoface.example/ns/regions/1.0/"  # marks the description photoface wrote
 
 MAX_XMP_BYTES = 4 * 2**20  # larger packets are refused unread (real ones are kilobytes)
+MATCH_IOU = 0.3  # a region and a detected face overlapping this much are the same face
 SIDECAR_STYLES = ("darktable", "adobe")  # photo.jpg.xmp (digiKam, darktable, Immich) or photo.xmp (Lightroom)
 
 
@@ -123,6 +131,42 @@ def iou(a: Box, b: Box) -> float:
 
 
 # ----------------------------------------------------------------- reading
+Area = tuple[float, float, float, float]  # centre x, y, w, h, normalised
+
+MAX_NAME = 200  # characters: as for a name typed on the command line (photoface.people)
+MAX_REGIONS = 500  # per packet: real photos hold a handful; thousands are a bomb, not tags
+FIT_MARGIN = 0.05  # mean IoU a reading must gain to beat an earlier one with as many hits
+_PACKET_END = re.compile(rb"<\?xpacket\s+end=[\"'][rw][\"']\s*\?>")
+
+
+@dataclass(frozen=True)
+class StatedRegion:
+    """A named face region as the file states it: a normalised area whose frame (the stored
+    image or the image as shown) is not decided yet."""
+
+    name: str
+    area: Area
+
+
+@dataclass
+class StatedRegions:
+    """What one XMP packet says: its named face regions, its AppliedToDimensions (None when
+    missing or not sizes) and what was skipped, with the reason."""
+
+    regions: list[StatedRegion] = field(default_factory=list)
+    dims: tuple[float, float] | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One way to put a packet's areas on the upright photo: ``orientation`` is the EXIF
+    orientation that turns the areas' frame upright (1: they describe the image as shown)."""
+
+    label: str
+    orientation: int
+
+
 def sidecars(photo: Path) -> list[Path]:
     """The sidecars tools keep beside a photo: ``photo.jpg.xmp`` and ``photo.xmp`` (any case)."""
     names = {photo.name + ".xmp", photo.name + ".XMP", photo.stem + ".xmp", photo.stem + ".XMP"}
@@ -139,34 +183,70 @@ def embedded_xmp(photo: Path) -> bytes | None:
 
 
 def read_regions(packet: bytes, upright: tuple[int, int], orientation: int) -> tuple[list[Region], list[str]]:
-    """The named face regions in an XMP packet (MWG and Microsoft), and why any were skipped."""
-    return _regions_of(parse_xmp(packet), upright, orientation)
+    """The named face regions in an XMP packet (MWG and Microsoft) in the standard's reading
+    (the first of ``readings``), and why any were skipped. The import decides the reading
+    per photo from its faces instead (``choose_reading``)."""
+    stated = read_stated(packet)
+    reading = readings(stated.dims, upright, orientation)[0]
+    return [place(region, reading, upright) for region in stated.regions], stated.skipped
 
 
-def foreign_regions(text: str, upright: tuple[int, int], orientation: int) -> list[Region]:
-    """The regions of a sidecar that photoface did not write (other tools' names)."""
-    return _regions_of(parse_xmp(_without_our_description(text).encode()), upright, orientation)[0]
+def foreign_regions(text: str, upright: tuple[int, int], orientation: int, faces: Sequence[Box] = ()) -> list[Region]:
+    """The regions of a sidecar that photoface did not write (other tools' names), in the
+    reading that puts them on ``faces`` (photoface's named faces of the photo)."""
+    stated = read_stated(_without_our_description(text).encode())
+    reading, _ = choose_reading(stated.regions, readings(stated.dims, upright, orientation), upright, faces)
+    return [place(region, reading, upright) for region in stated.regions]
 
 
-def _regions_of(root: Element, upright: tuple[int, int], orientation: int) -> tuple[list[Region], list[str]]:
-    regions, skipped = [], []
-    stored = stored_size(upright, orientation)
+def read_stated(packet: bytes) -> StatedRegions:
+    """The regions of both standards in one packet, as stated (the first ``MAX_REGIONS``: the
+    rest are counted, not read). A Microsoft region that repeats an MWG region of another type
+    (a pet) is not a face either."""
+    root = parse_xmp(packet)
+    stated = StatedRegions()
+    found: list[StatedRegion] = []
+    not_faces: list[StatedRegion] = []
+    entries = chain(_mwg_lists(root, stated, not_faces), _mp_lists(root, not_faces))
+    for region, problem in islice(entries, MAX_REGIONS):
+        (found.append(region) if region else stated.skipped.append(problem))
+    rest = sum(1 for _ in entries)
+    if rest:
+        stated.skipped.append(f"{rest:,} regions past the first {MAX_REGIONS} skipped")
+    stated.regions = _distinct_stated(found)
+    return stated
+
+
+def _mwg_lists(
+    root: Element, stated: StatedRegions, not_faces: list[StatedRegion]
+) -> Iterator[tuple[StatedRegion | None, str]]:
     for info in root.iter(f"{{{MWG_RS}}}Regions"):
-        for region, problem in _mwg_regions(_struct(info), stored, upright, orientation):
-            (regions.append(region) if region else skipped.append(problem))
+        fields = _struct(info)
+        dims = _dimensions(fields.get(f"{{{MWG_RS}}}AppliedToDimensions"))
+        stated.dims = stated.dims or dims
+        yield from _mwg_regions(fields, dims, not_faces)
+
+
+def _mp_lists(root: Element, not_faces: list[StatedRegion]) -> Iterator[tuple[StatedRegion | None, str]]:
     for info in root.iter(f"{{{MP}}}RegionInfo"):
-        for region, problem in _mp_regions(_struct(info), upright, orientation):
-            (regions.append(region) if region else skipped.append(problem))
-    return distinct(regions), skipped
+        for region, problem in _mp_regions(_struct(info)):
+            if region and any(_same(region, other) for other in not_faces):
+                yield None, f"Microsoft region {_shown(region.name)} repeats a region that is not a face"
+            else:
+                yield region, problem
 
 
 def parse_xmp(packet: bytes) -> Element:
-    """Untrusted XML: no DTD, no entity, at most ``MAX_XMP_BYTES``."""
+    """Untrusted XML: no DTD, no entity, at most ``MAX_XMP_BYTES``. What follows the packet's
+    end marker is left out: tools that rewrite a shorter packet in place leave the tail of the
+    old one there."""
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import fromstring
 
     if len(packet) > MAX_XMP_BYTES:
         raise RegionError(f"XMP of {len(packet):,} bytes is over the {MAX_XMP_BYTES:,}-byte limit")
+    end = _PACKET_END.search(packet)
+    packet = packet[: end.end()] if end else packet
     try:
         return fromstring(packet.strip(b"\0 \t\r\n"), forbid_dtd=True)
     except DefusedXmlException as exc:
@@ -204,43 +284,56 @@ def _text(value: str | Element | None) -> str | None:
 
 
 def _number(fields: dict, key: str) -> float:
+    text = _text(fields.get(key)) or "nan"
+    if "," in text and "." not in text:
+        text = text.replace(",", ".")  # a decimal comma, from a writer that used the locale's
     try:
-        return float(_text(fields.get(key)) or "nan")
+        return float(text)
     except ValueError:
         return float("nan")
 
 
+def _dimensions(node: str | Element | None) -> tuple[float, float] | None:
+    """AppliedToDimensions as (w, h); None when missing or not sizes (osxphotos writes only the unit)."""
+    if not isinstance(node, Element):
+        return None
+    fields = _struct(node)
+    width, height = _number(fields, f"{{{ST_DIM}}}w"), _number(fields, f"{{{ST_DIM}}}h")
+    return (width, height) if width > 0 and height > 0 and math.isfinite(width * height) else None
+
+
 def _mwg_regions(
-    info: dict, stored: tuple[int, int], upright: tuple[int, int], orientation: int
-) -> Iterator[tuple[Region | None, str]]:
-    dims = info.get(f"{{{MWG_RS}}}AppliedToDimensions")
-    if not isinstance(dims, Element):
-        yield None, "a region list without AppliedToDimensions"
-        return
-    dims = _struct(dims)
-    width, height = _number(dims, f"{{{ST_DIM}}}w"), _number(dims, f"{{{ST_DIM}}}h")
-    if not (width > 0 and height > 0):
-        yield None, "a region list whose AppliedToDimensions are not sizes"
-        return
-    if abs(width / height - stored[0] / stored[1]) > 0.01 * stored[0] / stored[1]:
-        yield None, f"regions for a {width:.0f}x{height:.0f} image, not this {stored[0]}x{stored[1]} one"
-        return
+    info: dict, dims: tuple[float, float] | None, not_faces: list[StatedRegion]
+) -> Iterator[tuple[StatedRegion | None, str]]:
     for item in _items(info.get(f"{{{MWG_RS}}}RegionList")):
         fields = _struct(item)
         name = _text(fields.get(f"{{{MWG_RS}}}Name"))
-        kind = (_text(fields.get(f"{{{MWG_RS}}}Type")) or "Face").lower()
+        kind = _text(fields.get(f"{{{MWG_RS}}}Type")) or "Face"  # the standard's default
         area = fields.get(f"{{{MWG_RS}}}Area")
-        if not name or kind != "face":
-            continue  # a pet, a focus area or an unnamed face: nothing to import
-        if not isinstance(area, Element):
-            yield None, f"region {name!r} has no area"
-            continue
-        area = _struct(area)
-        values = tuple(_number(area, f"{{{ST_AREA}}}{key}") for key in "xywh")
-        yield _checked(name, values, lambda v: area_to_box(v, upright, orientation), upright)
+        values = _area(_struct(area), dims) if isinstance(area, Element) else None
+        if kind.lower() != "face":
+            if name and values:
+                not_faces.append(StatedRegion(name, values))
+            which = f"region {_shown(name)}" if name else "an unnamed region"
+            yield None, f"{which} is of type {_shown(kind)}, not a face"
+        elif not name:
+            continue  # an unnamed face (a camera's detection): no name to import
+        elif values is None:
+            yield None, f"region {_shown(name)} has no area"
+        else:
+            yield _checked(name, values)
 
 
-def _mp_regions(info: dict, upright: tuple[int, int], orientation: int) -> Iterator[tuple[Region | None, str]]:
+def _area(fields: dict, dims: tuple[float, float] | None) -> Area:
+    """Centre x, y, w, h, normalised; pixel areas (stArea:unit="pixel") are divided by the
+    dimensions they were applied to."""
+    values = tuple(_number(fields, f"{{{ST_AREA}}}{key}") for key in "xywh")
+    if (_text(fields.get(f"{{{ST_AREA}}}unit")) or "").lower() == "pixel" and dims:
+        values = (values[0] / dims[0], values[1] / dims[1], values[2] / dims[0], values[3] / dims[1])
+    return values
+
+
+def _mp_regions(info: dict) -> Iterator[tuple[StatedRegion | None, str]]:
     for item in _items(info.get(f"{{{MPRI}}}Regions")):
         fields = _struct(item)
         name = _text(fields.get(f"{{{MPREG}}}PersonDisplayName"))
@@ -252,21 +345,124 @@ def _mp_regions(info: dict, upright: tuple[int, int], orientation: int) -> Itera
         except ValueError:
             values = ()
         if len(values) != 4:
-            yield None, f"region {name!r} has no usable rectangle ({rectangle!r})"
+            yield None, f"region {_shown(name)} has no usable rectangle ({_shown(rectangle or '')})"
             continue
-        yield _checked(name, values, lambda v: rectangle_to_box(v, upright, orientation), upright)
+        x, y, w, h = values  # top-left corner, where MWG has the centre
+        yield _checked(name, (x + w / 2, y + h / 2, w, h))
 
 
-def _checked(name: str, values: tuple, to_box, upright: tuple[int, int]) -> tuple[Region | None, str]:
-    """A region from normalised values, or why not: sizes must be positive, inside the image."""
-    if not all(math.isfinite(v) for v in values) or values[2] <= 0 or values[3] <= 0:
-        return None, f"region {name!r} has a zero or unreadable size"
-    x, y, w, h = to_box(values)
+def _checked(name: str, area: Area) -> tuple[StatedRegion | None, str]:
+    """A region, or why not: a usable name, a positive size, some of it inside the image."""
+    cleaned = " ".join(name.split())
+    if len(cleaned) > MAX_NAME:
+        return None, f"region name {_shown(cleaned)} ({len(cleaned):,} characters) is over {MAX_NAME} characters"
+    if any(unicodedata.category(char) == "Cc" for char in cleaned):
+        return None, f"region name {_shown(cleaned)} has control characters"
+    shown = ", ".join(f"{v:.4g}" for v in area)
+    if not all(math.isfinite(v) for v in area) or area[2] <= 0 or area[3] <= 0:
+        return None, f"region {_shown(cleaned)} has a zero or unreadable size (area {shown})"
+    cx, cy, w, h = area
+    if w > 1.05 or h > 1.05:  # pixels without a unit (or a unit without dimensions to divide by)
+        return None, f"region {_shown(cleaned)} is larger than the image: not a normalised area (area {shown})"
+    if min(1.0, cx + w / 2) <= max(0.0, cx - w / 2) or min(1.0, cy + h / 2) <= max(0.0, cy - h / 2):
+        return None, f"region {_shown(cleaned)} lies outside the image (area {shown})"
+    return StatedRegion(cleaned, area), ""
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A value for a one-line message: quoted, escaped, and cut short."""
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
+
+
+def _unit_box(area: Area) -> Box:
+    cx, cy, w, h = area
+    return (cx - w / 2, cy - h / 2, w, h)
+
+
+def _same(a: StatedRegion, b: StatedRegion) -> bool:
+    return a.name.lower() == b.name.lower() and iou(_unit_box(a.area), _unit_box(b.area)) > 0.5
+
+
+def _distinct_stated(regions: list[StatedRegion]) -> list[StatedRegion]:
+    """The MWG and Microsoft lists of one tool name the same faces: each once."""
+    kept: list[StatedRegion] = []
+    for region in regions:
+        if not any(_same(region, other) for other in kept):
+            kept.append(region)
+    return kept
+
+
+# ------------------------------------------------------- deciding the frame
+def dims_frame(dims: tuple[float, float] | None, stored: tuple[int, int]) -> str:
+    """What AppliedToDimensions say about the image: "missing", "stored" (its aspect),
+    "transposed" (the aspect turned a quarter) or "other". Only the aspect counts: tools
+    write the size of a thumbnail, of the original, or one pixel off."""
+    if dims is None:
+        return "missing"
+    aspect, image = dims[0] / dims[1], stored[0] / stored[1]
+    if abs(aspect / image - 1) <= 0.03:
+        return "stored"
+    if abs(aspect * image - 1) <= 0.03:
+        return "transposed"
+    return "other"
+
+
+def readings(dims: tuple[float, float] | None, upright: tuple[int, int], orientation: int) -> list[Reading]:
+    """The readings a packet allows, the most likely first (used when faces do not decide).
+
+    MWG says areas describe the stored image, and Lightroom writes them so even where it
+    gives the upright size as AppliedToDimensions (orientations 5 to 8); other writers give
+    the image as shown. So the dimensions never rule a reading out: both stay candidates.
+    A photo without orientation whose dimensions are turned a quarter was turned upright
+    after its regions were written (a re-encoded phone photo): the areas are turned too.
+    """
+    stored = Reading("areas of the stored image", orientation)
+    if orientation != 1:
+        return [stored, Reading("areas of the image as shown", 1)]
+    if dims_frame(dims, stored_size(upright, orientation)) == "transposed":
+        return [
+            Reading("areas of the image before it was turned upright clockwise", 6),
+            Reading("areas of the image before it was turned upright anticlockwise", 8),
+            stored,
+        ]
+    return [stored]
+
+
+def place(region: StatedRegion, reading: Reading, upright: tuple[int, int]) -> Region:
+    """A stated region on the upright photo in ``reading``, clipped to the photo."""
+    x, y, w, h = area_to_box(region.area, upright, reading.orientation)
     left, top = max(0.0, x), max(0.0, y)
     right, bottom = min(float(upright[0]), x + w), min(float(upright[1]), y + h)
-    if right - left < 1 or bottom - top < 1:
-        return None, f"region {name!r} lies outside the image"
-    return Region(" ".join(name.split()), (left, top, right - left, bottom - top)), ""
+    return Region(region.name, (left, top, max(right - left, 1.0), max(bottom - top, 1.0)))
+
+
+def match(regions: Sequence[Box], faces: Sequence[Box], threshold: float) -> list[tuple[int, int, float]]:
+    """Pairs (region, face, IoU) of at least ``threshold``, best overlap first, each once."""
+    overlaps = [(iou(r, f), i, j) for i, r in enumerate(regions) for j, f in enumerate(faces)]
+    pairs, taken_regions, taken_faces = [], set(), set()
+    for overlap, i, j in sorted(overlaps, reverse=True):
+        if overlap >= threshold and i not in taken_regions and j not in taken_faces:
+            taken_regions.add(i)
+            taken_faces.add(j)
+            pairs.append((i, j, overlap))
+    return pairs
+
+
+def choose_reading(
+    regions: Sequence[StatedRegion], options: Sequence[Reading], upright: tuple[int, int], faces: Sequence[Box]
+) -> tuple[Reading, int]:
+    """The reading that puts most regions on ``faces`` (boxes of the upright photo), and how
+    many it puts there. A later reading must do better than an earlier one: more regions on
+    faces, or as many with a clearly closer fit; so a photo whose faces fit both readings
+    equally (one face in the middle, a mirror-symmetric pair) keeps the likelier one."""
+    best, best_hits, best_fit = options[0], -1, 0.0
+    for option in options:
+        boxes = [place(region, option, upright).box for region in regions]
+        pairs = match(boxes, faces, MATCH_IOU)
+        hits, fit = len(pairs), sum(overlap for _, _, overlap in pairs)
+        if hits > best_hits or (hits == best_hits and hits and fit > best_fit + FIT_MARGIN * hits):
+            best, best_hits, best_fit = option, hits, fit
+    return best, best_hits
 
 
 def distinct(regions: list[Region]) -> list[Region]:
@@ -380,3 +576,108 @@ def write_atomically(path: Path, text: str) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- keywords
+# People as keywords too, for tools that filter by keyword rather than by region (Lightroom,
+# digiKam, darktable): the name in dc:subject and "People|name" in lr:hierarchicalSubject. An
+# XMP packet may hold a property once (exiv2 refuses a file with two), so other tools' items
+# of these two bags are carried into photoface's description byte for byte, as their region
+# lists are; photoface records which items it added, so a later export tells theirs from ours
+# and a removed name takes only photoface's keyword with it.
+DC = "http://purl.org/dc/elements/1.1/"
+LR = "http://ns.adobe.com/lightroom/1.0/"
+PEOPLE_KEYWORD = "People"  # the parent keyword of people's names (Lightroom's and digiKam's habit)
+KEYWORD_BAGS = ((DC, "dc", "subject"), (LR, "lr", "hierarchicalSubject"))
+_ADDED = {"subject": "addedSubject", "hierarchicalSubject": "addedHierarchicalSubject"}  # photoface's record
+
+Keywords = dict[str, list[str]]  # property name -> items as raw rdf:li elements
+
+
+def their_keywords(text: str) -> Keywords:
+    """The items of the keyword bags that photoface did not add: those of other descriptions,
+    and those it carried into its own at the last export (all but what it recorded as added)."""
+    rdf = _prefix(text, RDF) or "rdf"
+    ours, rest = _our_description(text), _without_our_description(text)
+    found: Keywords = {}
+    for namespace, _, name in KEYWORD_BAGS:
+        added = {_li_value(item) for item in _bag_items(ours, PHOTOFACE, _ADDED[name], rdf)}
+        carried = [item for item in _bag_items(ours, namespace, name, rdf) if _li_value(item) not in added]
+        found[name] = carried + _bag_items(rest, namespace, name, rdf)
+    return found
+
+
+def people_keywords(names: Sequence[str], theirs: Keywords) -> str:
+    """The keyword bags for photoface's description: the other items first, as they were, then
+    each name not among them already (any case), with photoface's record of what it added."""
+    people = sorted({" ".join(name.split()) for name in names}, key=str.casefold)
+    lines = []
+    for _, prefix, name in KEYWORD_BAGS:
+        values = [f"{PEOPLE_KEYWORD}|{person}" if name == "hierarchicalSubject" else person for person in people]
+        present = {_li_value(item).casefold() for item in theirs.get(name, [])}
+        added = [value for value in values if value.casefold() not in present]
+        lines += _bag(f"{prefix}:{name}", [*theirs.get(name, []), *map(_li, added)])
+        lines += _bag(f"photoface:{_ADDED[name]}", [_li(value) for value in added])
+    return "".join(lines)
+
+
+def with_keywords(description: str, keywords: str) -> str:
+    """photoface's description with the keyword bags in it (and their namespaces); a
+    description of keywords alone where there are no regions (only other tools' items left)."""
+    if not keywords:
+        return description
+    if not description:
+        description = f'  <rdf:Description rdf:about="" xmlns:photoface="{PHOTOFACE}" photoface:written="regions">\n'
+        description += "  </rdf:Description>\n"
+    mark = 'photoface:written="regions"'
+    description = description.replace(mark, f'{mark} xmlns:dc="{DC}" xmlns:lr="{LR}"', 1)
+    close = description.rindex("  </rdf:Description>")
+    return description[:close] + keywords + description[close:]
+
+
+def without_keywords(text: str) -> str:
+    """The sidecar without any keyword bag (their items are carried into photoface's description)."""
+    for namespace, _, name in KEYWORD_BAGS:
+        prefix = _prefix(text, namespace)
+        if prefix:
+            element = re.escape(f"{prefix}:{name}")
+            text = re.sub(rf"[ \t]*<{element}\b(?:[^>]*/>|.*?</{element}>)[ \t]*\n?", "", text, flags=re.S)
+    return text
+
+
+def _our_description(text: str) -> str:
+    marker = _prefix(text, PHOTOFACE)
+    if not marker:
+        return ""
+    pattern = rf"<(\w+):Description\b[^>]*{re.escape(marker)}:written=\"regions\".*?</\1:Description>"
+    found = re.search(pattern, text, flags=re.S)
+    return found.group(0) if found else ""
+
+
+def _bag_items(text: str, namespace: str, name: str, rdf: str) -> list[str]:
+    """The rdf:li elements, exactly as written, of every ``name`` property of ``namespace``."""
+    prefix = _prefix(text, namespace)
+    if not prefix:
+        return []
+    element, li = re.escape(f"{prefix}:{name}"), re.escape(f"{rdf}:li")
+    items = []
+    for body in re.findall(rf"<{element}\b[^>]*?>(.*?)</{element}>", text, flags=re.S):
+        items += re.findall(rf"<{li}\b[^>]*?(?:/>|>.*?</{li}>)", body, flags=re.S)
+    return items
+
+
+def _li_value(item: str) -> str:
+    """An item's text, as a reader sees it (entities decoded)."""
+    inner = re.sub(r"^<[^>]*>|<[^>]*>$", "", item.strip())
+    return unescape(inner).strip() if not item.rstrip().endswith("/>") else ""
+
+
+def _li(value: str) -> str:
+    return f"<rdf:li>{escape(value, quote=False)}</rdf:li>"
+
+
+def _bag(element: str, items: list[str]) -> list[str]:
+    if not items:
+        return []
+    rows = [f"     {item}\n" for item in items]
+    return [f"   <{element}>\n    <rdf:Bag>\n", *rows, f"    </rdf:Bag>\n   </{element}>\n"]

@@ -57,9 +57,9 @@ def annotate(photo: Path, faces: Sequence[dict], output: Path) -> Path:
     font = ImageFont.load_default(size=max(12, round(max(image.size) / 60)))
     for face in faces:
         x, y, w, h = face["box"]
-        colour = "#2ecc40" if face["name"] else "#ff851b"
+        colour = "#2ecc40" if face.get("person") is not None else "#ff851b"
         draw.rectangle((x, y, x + w, y + h), outline=colour, width=width)
-        draw.text((x, y + h + width), face["name"] or "unknown", fill=colour, font=font)
+        draw.text((x, y + h + width), face["name"] or _unnamed(face.get("person")), fill=colour, font=font)
     return _save(image, output)
 
 
@@ -70,3 +70,7 @@ def _save(image: Image.Image, output: Path) -> Path:
     except (OSError, ValueError) as exc:
         raise PhotofaceError(f"cannot write {output} ({exc}): choose another -o path (.jpg or .png)") from exc
     return output
+
+
+def _unnamed(person: int | None) -> str:
+    return "unknown" if person is None else f"person {person}"

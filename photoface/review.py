@@ -44,7 +44,10 @@ class Question:
 
     @property
     def key(self) -> str:
-        return f"face:{self.face}:{self.person}" if self.kind == "face" else f"merge:{self.person}:{self.other}"
+        if self.kind == "face":
+            return f"face:{self.face}:{self.person}"
+        pair = sorted((self.person, self.other or 0))
+        return f"merge:{pair[0]}:{pair[1]}"  # one question whichever way round
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,10 @@ class ReviewSession:
         self._skipped: set[str] = set()
         self._history: list[Answer] = []
         self._open_catalog = open_catalog
-        self._ahead: list[Question] | None = None  # the next batch, once computed
+        self._ahead: tuple[list[Question], int] | None = None  # the next batch and its queue's size
         self._computing: threading.Thread | None = None
+        self._left = 0  # questions in the whole queue when the batch was computed ...
+        self._answered = 0  # ... and answers given since
 
     def prefetch(self) -> None:
         """Start computing the next batch in the background (no-op without ``open_catalog``)."""
@@ -79,7 +84,7 @@ class ReviewSession:
     def _compute_ahead(self) -> None:
         try:
             with self._open_catalog() as catalog:
-                batch = _batch(catalog)
+                batch = _batch_and_left(catalog)
         except Exception:  # a failed prefetch only means the next batch is computed in line
             log.info("computing review questions ahead failed", exc_info=True)
             return
@@ -88,6 +93,12 @@ class ReviewSession:
     @property
     def can_undo(self) -> bool:
         return bool(self._history)
+
+    @property
+    def left(self) -> int:
+        """About how many questions are left ("about 40 questions"): the whole queue's size when
+        the batch was computed, less the answers since (at least the questions still queued)."""
+        return max(self._left - self._answered, len(self._queue))
 
     def current(self, catalog: Catalog) -> Question | None:
         """The next open question, or None when there is nothing left to ask."""
@@ -111,6 +122,9 @@ class ReviewSession:
                 _apply(catalog, question, answer)
             self._history = [*self._history, Answer(question, answer, before)][-HISTORY:]
             self._queue = [q for q in self._queue if q.key != question.key]
+            if answer == "no" and question.kind == "face":  # takes effect at once on those queued
+                self._queue = _without_copies_of(catalog, question, self._queue)
+            self._answered += 1
             return self._current(catalog)
 
     def undo(self, catalog: Catalog) -> Question:
@@ -124,20 +138,26 @@ class ReviewSession:
                     catalog.restore_decisions(last.before)
             self._skipped.discard(last.question.key)
             self._queue.insert(0, last.question)
+            self._answered = max(self._answered - 1, 0)  # its question is open again
             return last.question
 
     def _current(self, catalog: Catalog) -> Question | None:
         question = self._first_open(catalog)
         if question is None and self._computing is not None:
             self._computing.join()  # computing the next batch already: wait for it, do not compute it twice
-            self._queue, self._ahead = self._ahead or [], None
+            if self._ahead is not None:
+                self._take(*self._ahead)
+            self._ahead = None
             question = self._first_open(catalog)
         if question is None:  # no batch ahead, or one computed before the catalog changed
-            self._queue = _batch(catalog)
+            self._take(*_batch_and_left(catalog))
             question = self._first_open(catalog)
         if question is not None and len(self._queue) < LOW and self._ahead is None:
             self.prefetch()
         return question
+
+    def _take(self, batch: list[Question], left: int) -> None:
+        self._queue, self._left, self._answered = batch, left, 0
 
     def _first_open(self, catalog: Catalog) -> Question | None:
         while self._queue:
@@ -150,10 +170,33 @@ class ReviewSession:
 
 def _batch(catalog: Catalog) -> list[Question]:
     """The likeliest questions first, faces and merges together by how close they are."""
-    faces, merges = people.suggest(catalog, limit=BATCH)
-    ranked = [(f.distance, Question("face", f.person, face=f.face, score=f.score)) for f in faces]
-    ranked += [(m.distance, Question("merge", m.person, other=m.other, score=m.score)) for m in merges]
-    return [question for _, question in sorted(ranked, key=lambda item: item[0])]
+    return _batch_and_left(catalog)[0]
+
+
+def _batch_and_left(catalog: Catalog) -> tuple[list[Question], int]:
+    """``_batch`` and the number of questions in the whole queue."""
+    queue = people.review_queue(catalog, limit=BATCH)
+    ranked = [(f.distance, Question("face", f.person, face=f.face, score=f.score)) for f in queue.faces]
+    ranked += [(m.distance, Question("merge", m.person, other=m.other, score=m.score)) for m in queue.merges]
+    return [question for _, question in sorted(ranked, key=lambda item: item[0])], queue.left
+
+
+def _without_copies_of(catalog: Catalog, rejected: Question, queue: list[Question]) -> list[Question]:
+    """``queue`` less the questions "is this face the same person?" on near-copies of the face
+    just rejected for them (``photoface.copies``): the same shot, the same answer."""
+    same = [q for q in queue if q.kind == "face" and q.person == rejected.person and q.face is not None]
+    if not same or rejected.face is None:
+        return queue
+    rows = {row["id"]: row for row in catalog.face_rows([rejected.face, *(q.face for q in same)])}
+    group = _copy_group(rows.get(rejected.face))
+    if group is None:
+        return queue
+    return [q for q in queue if q not in same or _copy_group(rows.get(q.face)) != group]
+
+
+def _copy_group(row: dict | None) -> int | None:
+    """The face a face is a near-copy of, or the face itself (None for a face gone since)."""
+    return None if row is None else row["copy_of"] or row["id"]
 
 
 def _still_open(catalog: Catalog, question: Question) -> bool:
@@ -186,5 +229,5 @@ def _apply(catalog: Catalog, question: Question, answer: str) -> None:
             people.reject(catalog, [question.face], question.person)
     elif answer == "yes":
         people.merge(catalog, question.other, [question.person])
-    else:  # not one person: none of these faces is the other person's, so this is never asked again
-        people.reject(catalog, [face["id"] for face in catalog.faces(person=question.person)], question.other)
+    else:  # not one person: never asked again, either way round
+        people.reject_merge(catalog, question.person, question.other)

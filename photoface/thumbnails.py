@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,13 @@ THUMB_STYLE = 1  # bump when the crop changes, so cached thumbnails are remade
 
 
 def default_folder(catalog_path: Path) -> Path:
-    return catalog_path.with_name(catalog_path.name + ".thumbs")
+    """``<catalog>.thumbs`` beside the catalog; for a catalog on a read-only drive or folder, a
+    folder of the system temp folder named after it (thumbnails are derived, made again)."""
+    beside = catalog_path.with_name(catalog_path.name + ".thumbs")
+    if os.access(beside if beside.exists() else catalog_path.parent, os.W_OK):
+        return beside
+    key = hashlib.blake2b(os.fsencode(catalog_path.absolute()), digest_size=6).hexdigest()
+    return Path(tempfile.gettempdir()) / f"photoface-{key}.thumbs"
 
 
 def thumbnail_name(face: dict) -> str:

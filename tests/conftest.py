@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -90,3 +91,15 @@ def finish(process: subprocess.Popen, timeout: float = 600) -> Run:
 
 def run_photoface(*args: str | Path, timeout: float = 600) -> Run:
     return finish(start_photoface(*args), timeout)
+
+
+@pytest.fixture(scope="session")
+def exiftool() -> str:
+    """Debian's exiftool, the real client other tools' regions are read and written with."""
+    path = shutil.which("exiftool")
+    if path is None:
+        reason = "exiftool not found (apt-get install libimage-exiftool-perl)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path

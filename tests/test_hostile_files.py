@@ -78,7 +78,8 @@ def test_every_file_ends_indexed_or_failed_with_reason(hostile_library, tmp_path
     assert rows["JPEG-cut50.jpg"][1].startswith("cannot decode image (image file is truncated")
 
     again = run_photoface("--db", db, "scan", "--json", library)
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == EXIT_PARTIAL, again.stderr  # the failed files are still failed
+    assert again.json()["still_failed"] == sum(status == "failed" for status, _error in rows.values())
     assert (again.json()["new"], again.json()["changed"], again.json()["failed"]) == (0, 0, 0)
     assert again.json()["unchanged"] == len(kinds)
     assert again.stderr == ""

@@ -159,3 +159,16 @@ def test_loopback_tcp_and_the_allowed_places_are_clean(tmp_path):
     log = "\n".join(LOG.splitlines()[:3] + LOG.splitlines()[8:10])
     finding = privacy.examine("x", 0, log, sandbox, (Path("/s/db"),))
     assert finding.clean, finding
+
+
+def test_a_model_loads_after_the_face_index_was_searched():
+    """Loading onnxruntime lazily let usearch load first in some processes; its static
+    libstdc++ then crashed onnxruntime's import (SIGSEGV). A search, then the engine."""
+    code = (
+        "import numpy as np; from photoface.index import FaceIndex; "
+        "v = np.eye(128, dtype=np.float32)[:20]; index = FaceIndex.in_memory(np.arange(20), v); "
+        "index.search(v[:2], 3); from photoface import FaceEngine; FaceEngine(device='cpu'); print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == "ok"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import collections
 import contextlib
 import os
@@ -31,8 +32,57 @@ from tests.test_faults import _small_filesystem
 runner = CliRunner()
 HOSTILE = "<img src=x onerror=alert(1)>"
 CHROMIUM = Path(os.environ.get("PHOTOFACE_CHROMIUM", "/usr/bin/chromium"))
-# Set to a folder to keep the screenshots (the README's come from here).
+# Set to a folder to keep the screenshots (docs/images/ is made by tools/serve_screenshots.py).
 SCREENSHOTS = os.environ.get("PHOTOFACE_SCREENSHOTS")
+
+
+WEB = Path(__file__).resolve().parent.parent / "photoface" / "web"
+
+
+def _web_imports() -> dict[str, set[str]]:
+    """Each module of photoface.web and the photoface.web modules it imports (anywhere in it,
+    lazy imports inside functions too: they make a circle all the same)."""
+    modules = {}
+    for path in WEB.rglob("*.py"):
+        parts = path.relative_to(WEB.parent.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the package, one level up per extra dot
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                targets.add(base)
+                targets |= {f"{base}.{alias.name}" for alias in node.names}  # "from pkg import module"
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def test_web_modules_import_in_one_direction():
+    """app.py builds the app from the views; the views share views/base.py; nothing imports back up."""
+    graph = _web_imports()
+    assert "photoface.web.views.base" in graph and graph["photoface.web.app"]
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            raise AssertionError("import circle: " + " -> ".join([*path[path.index(module) :], module]))
+        if module in done:
+            return
+        for target in sorted(graph[module]):
+            visit(target, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    importers = {module for module, targets in graph.items() if "photoface.web.app" in targets}
+    assert importers == {"photoface.web"}  # only serve() there, to start it
 
 
 def cli(db: Path, *args: object) -> object:
@@ -125,7 +175,8 @@ def _browser(driver):
 def _images_loaded(page) -> None:
     """Poll from outside the page: wait_for_function evaluates a string, which the app's CSP forbids."""
     deadline = time.monotonic() + 20
-    while not page.evaluate("[...document.images].every(i => i.complete)"):
+    # A lazy image below the fold has not started (no currentSrc): it is not one to wait for.
+    while not page.evaluate("[...document.images].every(i => i.complete || (i.loading === 'lazy' && !i.currentSrc))"):
         assert time.monotonic() < deadline, "images still loading after 20 s"
         page.wait_for_timeout(50)
 
@@ -139,7 +190,7 @@ def _shoot(page, folder: Path, name: str) -> None:
 
 def _broken_images(page) -> int:
     _images_loaded(page)
-    return page.evaluate("[...document.images].filter(i => !(i.naturalWidth > 0)).length")
+    return page.evaluate("[...document.images].filter(i => i.currentSrc && !(i.naturalWidth > 0)).length")
 
 
 def test_review_loop_in_a_real_browser(library, tmp_path):
@@ -151,27 +202,73 @@ def test_review_loop_in_a_real_browser(library, tmp_path):
     shots.mkdir(parents=True, exist_ok=True)
     dialogs: list[str] = []
     outside: list[str] = []
+    missing: list[str] = []  # pages and assets that answered 4xx/5xx (the API's refusals aside)
     with serving(db) as url, playwright_api.sync_playwright() as driver:
         base, _ = base_and_token(url)
         browser = _browser(driver)
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         page.on("request", lambda r: None if r.url.startswith(base) else outside.append(r.url))
+        page.on("response", lambda r: r.status < 400 or "/api/" in r.url or missing.append(f"{r.status} {r.url}"))
         page.goto(url)
         assert "token=" not in page.url  # swapped for a cookie
         steps = Steps(page, playwright_api.expect, db, known, base=base, shots=shots)
         steps.name_two_people()
+        steps.merge_offer_next_to_the_card()
+        steps.looks_like_points_to_the_split_group()
         steps.merge_the_split_group()
         answers = steps.review_with_the_keyboard()
         rejected = steps.reject_on_a_person_page()
+        steps.photos_newest_first()
         steps.photo_and_unassigned_pages(answers[0])
         steps.hostile_name_is_text()
         browser.close()
     assert dialogs == []
     assert outside == []
+    assert missing == []  # the favicon too
     for args in (("cluster",), ("cluster", "--full")):  # clustering afterwards keeps every decision
         cli(db, *args)
         steps.check_decisions_kept(answers, rejected)
+
+
+# Buttons, name boxes, tabs and the merge tick (its label, the checkbox inside it is small): what
+# a finger taps on the phone-sized pages.
+TARGETS = ", ".join(
+    (
+        "button",
+        "input:not([type=hidden]):not([type=checkbox])",
+        "select",
+        ".tabs a",
+        ".card .pick",
+        ".shot",
+        ".alike .other a",
+    )
+)
+SMALL = f"[...document.querySelectorAll('{TARGETS}')].filter(e => e.offsetParent && e.offsetHeight < 40)"
+
+
+def test_every_page_fits_a_phone_with_finger_sized_targets(library, tmp_path):
+    """At 390x844 no page scrolls sideways and every button, box and tab is at least 40 px tall."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install .[test])")
+    source, known = library
+    db = tmp_path / "c.db"
+    copy_catalog(source.with_name("pristine.db"), db)
+    with Catalog.open(db) as catalog:
+        photo = catalog.gallery_faces(person=known["second"])[0]["photo_id"]
+    pages = ["/", f"/people/{known['second']}", f"/people/{known['second']}?tab=faces", f"/photos/{photo}"]
+    pages += ["/review", "/unassigned", "/?q=nobody-at-all"]
+    with serving(db) as url, playwright_api.sync_playwright() as driver:
+        base, _ = base_and_token(url)
+        browser = _browser(driver)
+        page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page.goto(url)
+        for path in pages:
+            page.goto(base + path)
+            _images_loaded(page)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+            small = page.evaluate(f"{SMALL}.map(e => e.outerHTML.slice(0, 80) + ' ' + e.offsetHeight)")
+            assert small == [], (path, small)
+        browser.close()
 
 
 class Steps:
@@ -183,16 +280,75 @@ class Steps:
         self.split_faces: set[int] = set()
 
     def name_two_people(self) -> None:
+        """Each name is confirmed on its card, which stays where it was, and in a toast with
+        Undo; the first is undone (the CLI sees the person unnamed again) and named again."""
         page, expect = self.page, self.expect
-        for person in (self.known["largest"], self.known["second"]):
+        largest, second = self.known["largest"], self.known["second"]
+        for person in (largest, second, largest):
+            where = page.locator(f"#person-{person}").bounding_box()
             box = page.locator(f"#person-{person} .name-box")
             box.fill(self.name_of[person])
-            with page.expect_navigation():
-                box.press("Enter")
+            to_name = page.locator('.tabs a[data-tab="unnamed"] .count')
+            left = int(to_name.inner_text())
+            box.press("Enter")  # no reload: the card would sort away to the named people
+            expect(to_name).to_have_text(str(left - 1))  # the tab's count follows
             expect(page.locator(f"#person-{person} .name")).to_have_text(self.name_of[person])
+            expect(page.locator(f"#person-{person} .note")).to_contain_text(f"Named {self.name_of[person]}")
+            expect(page.locator("#toast")).to_contain_text(f"Named {self.name_of[person]}")
+            now = page.locator(f"#person-{person}").bounding_box()
+            assert (now["x"], now["y"]) == (where["x"], where["y"])  # the card did not move
             assert _people(self.db)[person]["name"] == self.name_of[person]
+            if person == second:
+                _shoot(page, self.shots, "people-named")
+            if person == largest and _people(self.db)[second]["name"] is None:  # the first time: undo it
+                with page.expect_navigation():
+                    page.locator("#toast-undo").click()
+                expect(page.locator("#toast")).to_contain_text("Undone")
+                assert _people(self.db)[largest]["name"] is None
+                assert all(f["assigned"] == "auto" for f in cli_json(self.db, "faces", "--person", largest))
+        page.goto(f"{self.base}/")
         assert _broken_images(page) == 0
         _shoot(page, self.shots, "people")
+
+    def merge_offer_next_to_the_card(self) -> None:
+        """A name someone has: the merge is offered in the card it was typed in; taken, it merges,
+        and Undo brings the split-off group back as it was."""
+        page, expect = self.page, self.expect
+        split, second = self.known["split"], self.known["second"]
+        before = {f["id"] for f in cli_json(self.db, "faces", "--person", split)}
+        box = page.locator(f"#person-{split} .name-box")
+        box.fill(self.name_of[second])
+        box.press("Enter")
+        offer = page.locator(f"#person-{split} .confirm-merge")
+        expect(offer).to_be_visible()
+        typed, offered = box.bounding_box(), offer.bounding_box()
+        assert 0 < offered["y"] - typed["y"] < 200 and abs(offered["x"] - typed["x"]) < 100  # right under the box
+        assert split in _people(self.db)  # nothing merged until the user says so
+        _shoot(page, self.shots, "people-merge-offer")
+        offer.click()
+        expect(page.locator("#toast")).to_contain_text(f"Merged into {self.name_of[second]}")
+        assert split not in _people(self.db)
+        with page.expect_navigation():
+            page.locator("#toast-undo").click()
+        assert {f["id"] for f in cli_json(self.db, "faces", "--person", split)} == before
+
+    def looks_like_points_to_the_split_group(self) -> None:
+        """The second person's page points to the group split off them, and merges it in one
+        click; Undo puts the group back."""
+        page, expect = self.page, self.expect
+        split, second = self.known["split"], self.known["second"]
+        before = {f["id"] for f in cli_json(self.db, "faces", "--person", split)}
+        page.goto(f"{self.base}/people/{second}")
+        merge = page.locator(f'#alike .merge-alike[data-other="{split}"]')
+        expect(merge).to_be_visible()
+        with page.expect_navigation():
+            merge.click()
+        expect(page.locator("#toast")).to_contain_text("Merged into")
+        assert split not in _people(self.db) or second not in _people(self.db)
+        with page.expect_navigation():
+            page.locator("#toast-undo").click()
+        assert {f["id"] for f in cli_json(self.db, "faces", "--person", split)} == before
+        page.goto(f"{self.base}/")
 
     def merge_the_split_group(self) -> None:
         split, second = self.known["split"], self.known["second"]
@@ -201,6 +357,7 @@ class Steps:
         self.page.locator(f"#person-{second} .pick-box").check()
         with self.page.expect_navigation():
             self.page.locator("#merge").click()
+        self.expect(self.page.locator("#toast")).to_contain_text(f"Merged 2 people into {self.name_of[second]}")
         assert split not in _people(self.db)
         assert self.split_faces <= {f["id"] for f in cli_json(self.db, "faces", "--person", second)}
 
@@ -241,27 +398,67 @@ class Steps:
     def reject_on_a_person_page(self) -> int:
         """Select the last (least typical) face of the largest person and press R."""
         largest = self.known["largest"]
-        self.page.goto(f"{self.base}/people/{largest}")
+        self.page.goto(f"{self.base}/people/{largest}?tab=faces")
         last = self.page.locator("#faces .tile").last
         rejected = int(last.get_attribute("data-face"))
         last.click()
         self.expect(last).to_have_class(re.compile("selected"))
         with self.page.expect_navigation():
             self.page.keyboard.press("r")
+        self.expect(self.page.locator("#toast")).to_contain_text("1 face taken off")
         assert rejected not in {f["id"] for f in cli_json(self.db, "faces", "--person", largest)}
         assert _broken_images(self.page) == 0
-        _shoot(self.page, self.shots, "person")
+        _shoot(self.page, self.shots, "person-faces")
         return rejected
+
+    def photos_newest_first(self) -> None:
+        """The person with the most dated photos: their page lists their photos newest first
+        (undated last), and one opens in the page's viewer."""
+        page, expect = self.page, self.expect
+        with Catalog.open(self.db) as catalog:
+            dated = collections.Counter(
+                face["person"]
+                for face in catalog.gallery_faces()
+                if face["person"] is not None and catalog.photo(face["photo_id"])["taken_at"]
+            )
+            person = dated.most_common(1)[0][0]
+            photos = {f["photo_id"] for f in catalog.gallery_faces(person=person)}
+        page.goto(f"{self.base}/people/{person}")
+        shots = page.locator("#photos .shot")
+        expect(shots).to_have_count(len(photos))
+        dates = [shot.get_attribute("data-date") for shot in shots.all()]
+        known = [d for d in dates if d]
+        assert len(known) >= 2 and known == sorted(known, reverse=True), dates
+        assert dates == known + [""] * (len(dates) - len(known)), dates  # undated after every dated one
+        assert _broken_images(page) == 0
+        _shoot(page, self.shots, "person")
+        shots.first.click()
+        expect(page.locator("#viewer")).to_be_visible()
+        expect(page.locator("#viewer-open")).to_have_attribute("href", shots.first.get_attribute("href"))
+        page.keyboard.press("Escape")
+        expect(page.locator("#viewer")).to_be_hidden()
 
     def photo_and_unassigned_pages(self, question: dict) -> None:
         with Catalog.open(self.db) as catalog:
             photo = catalog.gallery_faces(face=int(question["face"]))[0]["photo_id"]
         self.page.goto(f"{self.base}/photos/{photo}")
-        self.expect(self.page.locator(".photo .box")).not_to_have_count(0)
+        boxes = self.page.locator(".photo .box")
+        self.expect(boxes).not_to_have_count(0)
+        self.expect(self.page.locator("#face-list .face-row")).to_have_count(boxes.count())  # the side list
         assert _broken_images(self.page) == 0
         _shoot(self.page, self.shots, "photo")
+        width = self.page.locator("#photo").bounding_box()["width"]
+        self.page.locator("#zoom-in").click()
+        self.expect(self.page.locator("#zoom-level")).to_have_text("150%")
+        assert self.page.locator("#photo").bounding_box()["width"] > 1.4 * width
+        self.page.keyboard.press("0")
+        self.expect(self.page.locator("#zoom-level")).to_have_text("100%")
         self.page.goto(f"{self.base}/unassigned")
         assert _broken_images(self.page) == 0
+        # Nobody to reject these faces from: no reject button, and no hint of one.
+        self.expect(self.page.locator("#reject")).to_have_count(0)
+        assert "reject" not in self.page.locator("main").inner_text().lower()
+        assert " R " not in f" {self.page.locator('.keys').inner_text()} "
         _shoot(self.page, self.shots, "unassigned")
 
     def hostile_name_is_text(self) -> None:
@@ -269,12 +466,13 @@ class Steps:
         self.page.goto(f"{self.base}/?show=unnamed")
         box = self.page.locator(f"#person-{third} .name-box")
         box.fill(HOSTILE)
-        with self.page.expect_navigation():
-            box.press("Enter")
+        box.press("Enter")
+        self.expect(self.page.locator("#toast-text")).to_contain_text(HOSTILE)  # as text
         self.page.goto(f"{self.base}/?show=named")
         self.expect(self.page.locator(f"#person-{third} .name")).to_have_text(HOSTILE)
         self.page.goto(f"{self.base}/people/{third}")
         self.expect(self.page.locator("h1")).to_have_text(HOSTILE)
+        self.expect(self.page.locator("#toast")).to_be_hidden()
         self.page.wait_for_timeout(300)  # time for an injected handler to fire, were there one
 
     def check_decisions_kept(self, answers: list[dict], rejected: int) -> None:
@@ -370,7 +568,59 @@ def test_only_catalogued_photos_and_own_assets(client, server):
         assert response.status_code in (400, 404), path
         assert b"SQLite" not in response.content and b"root:" not in response.content
     assert session.get("/static/app.js").status_code == 200
+    favicon = session.get("/favicon.ico")
+    assert favicon.status_code == 200 and favicon.headers["content-type"] == "image/x-icon"
     assert session.get("/photos/1/image").headers["content-type"] == "image/jpeg"
+
+
+def test_people_filters_and_sorting(client, server):
+    """Named people one click away, in the order the user picks; every tab says how many it holds."""
+    session, csrf = client
+    _, _, db = server
+    people = cli_json(db, "people")
+    if sum(1 for p in people if p["name"]) < 2:  # when run on its own, without the browser test
+        unnamed = [p["id"] for p in people if not p["name"]]
+        cli(db, "name", unnamed[0], "Zoe Zed")
+        cli(db, "name", unnamed[1], "Adam Ant")
+    named = session.get("/?show=named&sort=name&format=json").json()
+    names = [p["name"] for p in named["people"]]
+    assert names and names == sorted(names, key=str.casefold) and None not in names
+    tabs = {tab["key"]: tab["count"] for tab in named["tabs"]}
+    assert tabs["named"] == len(names) and tabs["all"] == tabs["named"] + tabs["unnamed"]
+    largest = session.get("/?sort=largest&format=json").json()["people"]
+    assert [p["faces"] for p in largest] == sorted((p["faces"] for p in largest), reverse=True)
+    assert session.get("/?sort=sideways").status_code == 400
+    page = session.get("/?show=named").text
+    assert re.search(r'href="/\?show=named[^"]*" aria-current="true"', page)  # the tab shows where one is
+    nobody = session.get("/?q=no-such-name-at-all").text
+    assert "photoface scan" not in nobody and "show everyone" in nobody
+    gone = session.post("/api/undo", json={"undo": "not-a-key"}, headers={"X-CSRF-Token": csrf})
+    assert gone.status_code == 400 and "can no longer be undone" in gone.json()["error"]
+
+
+def test_undo_puts_back_what_a_change_did(client, server):
+    """Each change's undo key puts the catalog back as it was: a name, an ignore, faces given to a
+    new name (the person that name made goes too); a key works once."""
+    session, csrf = client
+    _, _, db = server
+    headers = {"X-CSRF-Token": csrf}
+    before = (cli_json(db, "people", "--all"), cli_json(db, "faces"))
+    unnamed = next(p for p in cli_json(db, "people") if not p["name"])
+    loose = [f["id"] for f in cli_json(db, "faces") if f["person"] is None][:2]
+    changes = [
+        (f"/api/people/{unnamed['id']}/name", {"name": "Undo Me"}),
+        (f"/api/people/{unnamed['id']}/ignore", {}),
+        ("/api/faces/move", {"faces": loose, "to": "Brand New Person", "from": None}),
+    ]
+    for path, body in changes:
+        done = session.post(path, json=body, headers=headers)
+        assert done.status_code == 200, done.text
+        assert (cli_json(db, "people", "--all"), cli_json(db, "faces")) != before
+        undone = session.post("/api/undo", json={"undo": done.json()["undo"]}, headers=headers)
+        assert undone.status_code == 200, undone.text
+        assert (cli_json(db, "people", "--all"), cli_json(db, "faces")) == before, path
+        again = session.post("/api/undo", json={"undo": done.json()["undo"]}, headers=headers)
+        assert again.status_code == 400
 
 
 def test_bad_input_gets_a_clear_message_and_changes_nothing(client, server):

@@ -12,10 +12,12 @@ _WHERE = {
     "MTCNN": "photoface.engine.mtcnn",
     "Detections": "photoface.engine.mtcnn",
     "Analysis": "photoface.engine.pipeline",
+    "BoxedFace": "photoface.engine.boxed",
     "Face": "photoface.engine.pipeline",
     "FaceEngine": "photoface.engine.pipeline",
     "FaceEmbedder": "photoface.engine.facenet",
     "align_face": "photoface.engine.align",
+    "face_in_box": "photoface.engine.boxed",
     "similarity_transform": "photoface.engine.align",
 }
 
@@ -29,10 +31,12 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "MTCNN",
     "Analysis",
+    "BoxedFace",
     "Detections",
     "Face",
     "FaceEmbedder",
     "FaceEngine",
     "align_face",
+    "face_in_box",
     "similarity_transform",
 ]

@@ -1,15 +1,10 @@
 // photoface serve: the page scripts. No framework, no build step; every change is a JSON POST
 // with the page's CSRF token, and the server answers with what changed (or a one-line error).
+// Every change is confirmed in a toast at the bottom of the screen, with Undo where it can be.
 "use strict";
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
-const message = document.getElementById("message");
-
-function say(text, isError = true) {
-  message.textContent = text;  // text, never HTML: names and errors can hold anything
-  message.className = isError ? "error" : "ok";
-  message.hidden = false;
-}
+const FLASH = "photoface-flash";  // a confirmation that survives the reload a change needs
 
 async function post(url, body) {
   const response = await fetch(url, {
@@ -22,6 +17,54 @@ async function post(url, body) {
   try { data = await response.json(); } catch (_) { data = { error: `${response.status} ${response.statusText}` }; }
   data.status = response.status;
   return data;
+}
+
+// ------------------------------------------------------------------ the toast
+const toastBox = document.getElementById("toast");
+const toastText = document.getElementById("toast-text");
+const toastUndo = document.getElementById("toast-undo");
+const toastLink = document.getElementById("toast-link");
+let toastTimer = null;
+
+// text: what happened (text, never HTML: names and errors can hold anything); undo: the key the
+// server gave; link: {href, text} to go on from there.
+function toast(text, { undo = null, link = null, error = false } = {}) {
+  toastText.textContent = text;
+  toastBox.className = error ? "error" : "ok";
+  toastUndo.hidden = !undo;
+  toastUndo.dataset.undo = undo || "";
+  toastLink.hidden = !link;
+  if (link) { toastLink.href = link.href; toastLink.textContent = link.text; }
+  toastBox.hidden = false;
+  clearTimeout(toastTimer);
+  // A confirmation stays long enough to undo it; an error until closed.
+  if (!error) toastTimer = setTimeout(() => { toastBox.hidden = true; }, 20000);
+}
+
+function say(text) { toast(text, { error: true }); }
+
+function reloadWith(text, options = {}) {
+  sessionStorage.setItem(FLASH, JSON.stringify({ text, ...options }));
+  location.reload();
+}
+
+function goWith(url, text, options = {}) {  // another page, with the confirmation shown there
+  sessionStorage.setItem(FLASH, JSON.stringify({ text, ...options }));
+  location.assign(url);
+}
+
+toastUndo.addEventListener("click", async () => {
+  const data = await post("/api/undo", { undo: toastUndo.dataset.undo });
+  if (data.error) { say(data.error); return; }
+  reloadWith("Undone.");
+});
+document.getElementById("toast-close").addEventListener("click", () => { toastBox.hidden = true; });
+toastBox.addEventListener("mouseenter", () => clearTimeout(toastTimer));
+
+const flashed = sessionStorage.getItem(FLASH);
+if (flashed) {
+  sessionStorage.removeItem(FLASH);
+  try { const { text, ...options } = JSON.parse(flashed); toast(text, options); } catch (_) { /* a stale entry */ }
 }
 
 function placeBoxes(root = document) {
@@ -37,26 +80,89 @@ function placeBoxes(root = document) {
 
 function typing(event) {
   const tag = event.target.tagName;
-  return tag === "INPUT" || tag === "TEXTAREA" || event.ctrlKey || event.metaKey || event.altKey;
+  return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || event.ctrlKey || event.metaKey || event.altKey;
+}
+
+function button(text, onClick, className = "") {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.textContent = text;
+  if (className) el.className = className;
+  el.addEventListener("click", onClick);
+  return el;
 }
 
 // ------------------------------------------------------------------ naming (people, person)
+// The answer is shown where the name was typed: the card (or the person's header) says what
+// happened, and a taken name offers the merge right there.
+function noteOf(input) {
+  const holder = input.closest(".card, .person-head");
+  return holder ? holder.querySelector(".note") : null;
+}
+
+function showNote(input, parts, isError = false) {
+  const note = noteOf(input);
+  if (!note) { if (isError) say(parts.map((p) => (typeof p === "string" ? p : p.textContent)).join(" ")); return; }
+  note.replaceChildren(...parts.map((p) => (typeof p === "string" ? document.createTextNode(p) : p)));
+  note.className = isError ? "note error" : "note ok";
+  note.hidden = false;
+}
+
 async function nameIt(input, person, merge = false) {
   const name = input.value.trim();
-  if (!name) { say("Type a name first."); return; }
+  if (!name) { showNote(input, ["Type a name first."], true); return; }
   const data = await post(`/api/people/${person}/name`, { name, merge });
   if (data.status === 409 && data.owner) {
-    say(`${data.owner_name} is already person ${data.owner}. `);
-    const button = document.createElement("button");
-    button.type = "button";
-    button.id = "confirm-merge";
-    button.textContent = `Merge into ${data.owner_name}`;
-    button.addEventListener("click", () => nameIt(input, person, true));
-    message.append(button);
+    const offer = document.createElement("div");
+    offer.className = "offer";
+    const text = document.createElement("p");
+    const owner = document.createElement("a");
+    owner.href = `/people/${data.owner}`;
+    owner.textContent = data.owner_name;
+    text.append(owner, " is someone else already. The same person?");
+    const choices = document.createElement("p");
+    choices.className = "offer-buttons";
+    choices.append(
+      button(`Merge into ${data.owner_name}`, () => nameIt(input, person, true), "confirm-merge"),
+      button("No, another name", () => { noteOf(input).hidden = true; input.select(); }),
+    );
+    offer.append(text, choices);
+    showNote(input, [offer], true);
     return;
   }
-  if (data.error) { say(data.error); return; }
-  location.reload();
+  if (data.error) { showNote(input, [data.error], true); return; }
+  named(input, person, data);
+}
+
+// The people page's tab counts follow a change made in place (the page is not reloaded).
+function bump(tab, delta) {
+  const count = document.querySelector(`.tabs a[data-tab="${tab}"] .count`);
+  if (count) count.textContent = String(Math.max(0, Number(count.textContent) + delta));
+}
+
+function named(input, person, data) {
+  const card = input.closest(".card");
+  const link = { href: `/people/${data.person}`, text: `Open ${data.name}` };
+  const what = data.merged ? `Merged into ${data.name}` : `Named ${data.name}`;
+  const detail = `${what}: ${data.faces} face${data.faces === 1 ? "" : "s"} confirmed.`;
+  if (!card) { reloadWith(detail, { undo: data.undo, link }); return; }  // the person's own page
+  // The card stays where it is (a reload would sort it away to the named people).
+  if (data.merged) { bump("all", -1); bump(data.was ? "named" : "unnamed", -1); }
+  else if (!data.was) { bump("unnamed", -1); bump("named", 1); }
+  card.classList.add("named", "just-named");
+  const title = card.querySelector(".name a");
+  title.textContent = data.name;
+  for (const a of card.querySelectorAll("a[href^='/people/']")) a.href = `/people/${data.person}`;
+  input.value = "";
+  input.placeholder = "Rename";
+  card.dataset.label = data.name;
+  if (data.merged) {
+    card.classList.add("merged");
+    input.disabled = true;
+    card.querySelectorAll(".ignore, .pick-box").forEach((el) => { el.disabled = true; });
+  }
+  showNote(input, [`✓ ${what}`]);
+  toast(detail, { undo: data.undo, link });
 }
 
 for (const input of document.querySelectorAll(".name-box")) {
@@ -71,19 +177,35 @@ for (const input of document.querySelectorAll(".name-box")) {
 const mergeButton = document.getElementById("merge");
 if (mergeButton) {
   const picked = () => [...document.querySelectorAll(".pick-box:checked")].map((box) => Number(box.value));
-  document.addEventListener("change", () => { mergeButton.disabled = picked().length < 2; });
-  mergeButton.addEventListener("click", async () => {
-    const data = await post("/api/people/merge", { people: picked() });
-    if (data.error) { say(data.error); return; }
-    location.reload();
+  document.addEventListener("change", (event) => {
+    if (!event.target.classList.contains("pick-box")) return;
+    event.target.closest(".card").classList.toggle("picked", event.target.checked);
+    const count = picked().length;
+    mergeButton.disabled = count < 2;
+    mergeButton.textContent = count ? `Merge ${count} selected` : "Merge selected";
   });
-  for (const button of document.querySelectorAll(".card .ignore")) {
-    button.addEventListener("click", async () => {
-      const data = await post(`/api/people/${button.closest(".card").dataset.person}/ignore`, {});
+  mergeButton.addEventListener("click", async () => {
+    const chosen = picked();
+    const data = await post("/api/people/merge", { people: chosen });
+    if (data.error) { say(data.error); return; }
+    const name = data.name || `Person ${data.person}`;
+    reloadWith(`Merged ${chosen.length} people into ${name}.`, {
+      undo: data.undo, link: { href: `/people/${data.person}`, text: `Open ${name}` },
+    });
+  });
+  for (const ignore of document.querySelectorAll(".card .ignore")) {
+    ignore.addEventListener("click", async () => {
+      const card = ignore.closest(".card");
+      const data = await post(`/api/people/${card.dataset.person}/ignore`, {});
       if (data.error) { say(data.error); return; }
-      location.reload();
+      card.classList.add("gone");
+      ignore.disabled = true;
+      bump("all", -1); bump(card.classList.contains("named") ? "named" : "unnamed", -1); bump("ignored", 1);
+      toast(`Ignored ${card.dataset.label}: kept out of the way (the Ignored tab lists them).`, { undo: data.undo });
     });
   }
+  const sort = document.getElementById("sort");
+  if (sort) sort.addEventListener("change", () => sort.form.submit());
 }
 
 // ------------------------------------------------------------------ face grids (person, unassigned)
@@ -116,22 +238,26 @@ if (grid && actions) {
     update();
   });
 
-  const act = async (url, body) => {
+  const plural = (n) => `${n} face${n === 1 ? "" : "s"}`;
+  const act = async (url, body, told) => {
     const faces = selected();
     if (!faces.length) { say("Select faces first (click them)."); return; }
     const data = await post(url, { faces, ...body });
     if (data.error) { say(data.error); return; }
-    location.reload();
+    reloadWith(told(data, faces.length), {
+      undo: data.undo, link: data.person ? { href: `/people/${data.person}`, text: "Open" } : null,
+    });
   };
   const reject = document.getElementById("reject");
-  if (reject) reject.addEventListener("click", () => act("/api/faces/reject", { person: pagePerson }));
+  const label = reject ? reject.textContent : "";
+  if (reject) reject.addEventListener("click", () => act("/api/faces/reject", { person: pagePerson }, (d, n) => `${label}: ${plural(n)} taken off.`));
   const split = document.getElementById("split");
-  if (split) split.addEventListener("click", () => act("/api/faces/split", { person: pagePerson }));
+  if (split) split.addEventListener("click", () => act("/api/faces/split", { person: pagePerson }, (d, n) => `${plural(n)} split off as Person ${d.person}.`));
   const moveTo = document.getElementById("move-to");
   moveTo.addEventListener("keydown", (event) => {
     if (event.key !== "Enter") return;
     if (!moveTo.value.trim()) { say("Type a name first."); return; }
-    act("/api/faces/move", { to: moveTo.value, from: pagePerson });
+    act("/api/faces/move", { to: moveTo.value, from: pagePerson }, (d, n) => `${plural(n)} given to ${d.name || "Person " + d.person}.`);
   });
 
   document.addEventListener("keydown", (event) => {
@@ -155,27 +281,144 @@ if (grid && actions) {
   });
 }
 
-// ------------------------------------------------------------------ photo page
-const boxActions = document.getElementById("box-actions");
-if (boxActions) {
-  let face = null;
-  for (const box of document.querySelectorAll(".photo .box")) {
-    box.addEventListener("click", () => {
-      document.querySelectorAll(".photo .box").forEach((b) => b.classList.toggle("selected", b === box));
-      face = box;
-      boxActions.hidden = false;
-      document.getElementById("box-face").textContent = `face ${box.dataset.face}`;
-      document.querySelectorAll(".box-person").forEach((a) => { a.hidden = a.dataset.face !== box.dataset.face; });
-      document.getElementById("box-name").focus();
+// ------------------------------------------------------------------ a person's page: "looks like"
+const alike = document.getElementById("alike");
+if (alike) {
+  for (const merge of alike.querySelectorAll(".merge-alike")) {
+    merge.addEventListener("click", async () => {
+      const data = await post("/api/people/merge", { people: [Number(alike.dataset.person), Number(merge.dataset.other)] });
+      if (data.error) { say(data.error); return; }
+      // The merged person may be the other one: this page's person is then gone; go to theirs.
+      const name = data.name || `Person ${data.person}`;
+      goWith(`/people/${data.person}`, `Merged into ${name}.`, { undo: data.undo });
     });
   }
-  document.getElementById("box-name").addEventListener("keydown", async (event) => {
-    if (event.key !== "Enter" || !face) return;
-    const from = face.dataset.person ? Number(face.dataset.person) : null;
-    const data = await post("/api/faces/move", { faces: [Number(face.dataset.face)], to: event.target.value, from });
-    if (data.error) { say(data.error); return; }
-    location.reload();
+}
+
+// ------------------------------------------------------------------ a person's photos: the viewer
+const viewer = document.getElementById("viewer");
+if (viewer) {
+  const shots = [...document.querySelectorAll(".shot")];
+  const image = document.getElementById("viewer-image");
+  let at = -1;
+  const open = (index) => {
+    at = (index + shots.length) % shots.length;
+    const shot = shots[at];
+    image.src = `/photos/${shot.dataset.photo}/image?side=1600`;
+    image.alt = shot.querySelector("img").alt;
+    document.getElementById("viewer-caption").textContent = shot.dataset.caption;
+    document.getElementById("viewer-open").setAttribute("href", shot.getAttribute("href"));
+    if (!viewer.open) viewer.showModal();
+  };
+  shots.forEach((shot, index) => shot.addEventListener("click", (event) => {
+    if (event.ctrlKey || event.metaKey || event.shiftKey) return;  // a new tab, as asked
+    event.preventDefault();
+    open(index);
+  }));
+  document.getElementById("viewer-prev").addEventListener("click", () => open(at - 1));
+  document.getElementById("viewer-next").addEventListener("click", () => open(at + 1));
+  document.getElementById("viewer-close").addEventListener("click", () => viewer.close());
+  viewer.addEventListener("click", (event) => { if (event.target === viewer) viewer.close(); });  // the backdrop
+  viewer.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowLeft") open(at - 1);
+    else if (event.key === "ArrowRight") open(at + 1);
   });
+}
+
+// ------------------------------------------------------------------ photo page: zoom and its faces
+const viewport = document.getElementById("viewport");
+if (viewport) {
+  const photo = document.getElementById("photo");
+  const img = photo.querySelector("img");
+  const ratio = Number(photo.dataset.ratio) || 4 / 3;
+  const STEPS = [1, 1.5, 2, 3, 4, 6, 8];
+  let zoom = 1;
+  const fitWidth = () => Math.min(viewport.clientWidth, viewport.clientHeight * ratio);
+  const apply = (level, centre = null) => {
+    // Keep the point in the middle of the view (or the face asked for) in the middle.
+    const before = photo.offsetWidth || 1;
+    const cx = centre ? centre.x : (viewport.scrollLeft + viewport.clientWidth / 2) / before;
+    const cy = centre ? centre.y : (viewport.scrollTop + viewport.clientHeight / 2) / (before / ratio);
+    zoom = Math.min(8, Math.max(1, level));
+    const width = fitWidth() * zoom;
+    photo.style.width = `${width}px`;
+    photo.style.height = `${width / ratio}px`;
+    photo.classList.toggle("zoomed", zoom > 1);
+    if (zoom > 1.5 && img.dataset.large && !img.src.endsWith(img.dataset.large)) img.src = img.dataset.large;
+    viewport.scrollLeft = cx * width - viewport.clientWidth / 2;
+    viewport.scrollTop = cy * (width / ratio) - viewport.clientHeight / 2;
+    document.getElementById("zoom-level").textContent = `${Math.round(zoom * 100)}%`;
+  };
+  const step = (direction) => {
+    const next = direction > 0 ? STEPS.find((s) => s > zoom + 0.01) : [...STEPS].reverse().find((s) => s < zoom - 0.01);
+    apply(next || zoom);
+  };
+  document.getElementById("zoom-in").addEventListener("click", () => step(1));
+  document.getElementById("zoom-out").addEventListener("click", () => step(-1));
+  document.getElementById("zoom-fit").addEventListener("click", () => apply(1));
+  window.addEventListener("resize", () => apply(zoom));
+  viewport.addEventListener("wheel", (event) => {
+    if (!event.ctrlKey) return;  // a plain wheel scrolls; ctrl + wheel (and a pinch) zooms
+    event.preventDefault();
+    step(event.deltaY < 0 ? 1 : -1);
+  }, { passive: false });
+  let drag = null;  // drag to move around a zoomed photo
+  viewport.addEventListener("pointerdown", (event) => {
+    if (zoom === 1 || event.target.closest(".box")) return;
+    drag = { x: event.clientX, y: event.clientY, left: viewport.scrollLeft, top: viewport.scrollTop };
+    viewport.setPointerCapture(event.pointerId);
+  });
+  viewport.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    viewport.scrollLeft = drag.left - (event.clientX - drag.x);
+    viewport.scrollTop = drag.top - (event.clientY - drag.y);
+  });
+  viewport.addEventListener("pointerup", () => { drag = null; });
+
+  const select = (faceId, zoomTo = false) => {
+    for (const el of document.querySelectorAll(".photo .box, .face-row")) {
+      el.classList.toggle("selected", el.dataset.face === faceId);
+    }
+    const box = document.getElementById(`box-${faceId}`);
+    if (zoomTo && box) {
+      const left = Number(box.dataset.left) + Number(box.dataset.width) / 2;
+      const top = Number(box.dataset.top) + Number(box.dataset.height) / 2;
+      // Big enough to see the face well: about a third of the view's width.
+      const wanted = Math.min(8, Math.max(zoom, 33 / Math.max(1, Number(box.dataset.width))));
+      apply(wanted, { x: left / 100, y: top / 100 });
+    }
+    const row = document.querySelector(`.face-row[data-face="${faceId}"]`);
+    if (row) { row.scrollIntoView({ block: "nearest" }); row.querySelector(".face-name").focus({ preventScroll: true }); }
+  };
+  for (const box of document.querySelectorAll(".photo .box")) {
+    box.classList.toggle("label-below", Number(box.dataset.top) < 6);  // no room above it for the number
+    box.addEventListener("click", () => select(box.dataset.face));
+  }
+  for (const show of document.querySelectorAll(".show-face")) show.addEventListener("click", () => select(show.dataset.face, true));
+  for (const input of document.querySelectorAll(".face-name")) {
+    input.addEventListener("keydown", async (event) => {
+      if (event.key !== "Enter") return;
+      const row = input.closest(".face-row");
+      if (!input.value.trim()) { say("Type a name first."); return; }
+      const from = row.dataset.person ? Number(row.dataset.person) : null;
+      const data = await post("/api/faces/move", { faces: [Number(row.dataset.face)], to: input.value, from });
+      if (data.error) { say(data.error); return; }
+      const name = data.name || `Person ${data.person}`;
+      reloadWith(`This face is ${name} now.`, { undo: data.undo, link: { href: `/people/${data.person}`, text: `Open ${name}` } });
+    });
+  }
+  document.addEventListener("keydown", (event) => {
+    if (typing(event)) return;
+    if (event.key === "+" || event.key === "=") step(1);
+    else if (event.key === "-") step(-1);
+    else if (event.key === "0") apply(1);
+  });
+  if (matchMedia("(max-width: 700px)").matches) {
+    // A phone: the viewport as tall as the photo at full width (at most 60% of the screen), no bars.
+    viewport.style.height = `${Math.min(innerHeight * 0.6, viewport.clientWidth / ratio)}px`;
+  }
+  apply(1);
+  if (img.complete) apply(1); else img.addEventListener("load", () => apply(zoom), { once: true });
 }
 
 // ------------------------------------------------------------------ review
@@ -198,17 +441,17 @@ if (questionBox) {
         other: ask.dataset.other ? Number(ask.dataset.other) : null,
       };
       const data = await post(kind === "undo" ? "/api/review/undo" : "/api/review/answer", body);
-      if (data.stale) { say(data.error); location.reload(); return; }
+      if (data.stale) { reloadWith(data.error, { error: true }); return; }
       if (data.error) { say(data.error); return; }
-      message.hidden = true;
+      toastBox.hidden = true;
       show(data);
     } finally {
       busy = false;
     }
   };
   questionBox.addEventListener("click", (event) => {
-    const button = event.target.closest(".answer");
-    if (button && !button.disabled) answer(button.dataset.answer);
+    const answerButton = event.target.closest(".answer");
+    if (answerButton && !answerButton.disabled) answer(answerButton.dataset.answer);
   });
   const keys = { y: "yes", n: "no", s: "skip", u: "undo" };
   document.addEventListener("keydown", (event) => {

@@ -12,7 +12,7 @@ from photoface import config
 from photoface import people as service
 from photoface.report import crop_face
 from photoface.thumbnails import thumbnail_name
-from photoface.web.app import Web, id_of, ids_of, jpeg, loaded_photo, number, text_of, web
+from photoface.web.views.base import Web, id_of, ids_of, jpeg, loaded_photo, number, text_of, web
 
 PAGE = 300
 LARGE = 256  # pixels of the face the review page asks about
@@ -66,21 +66,28 @@ def reject(app: Web, body: dict) -> dict:
     catalog = app.catalog()
     faces, person = ids_of(body, "faces"), id_of(body, "person")
     service.require_owner(catalog, faces, person)
-    return {"person": service.reject(catalog, faces, person), "faces": len(faces)}
+    undo = app.remember(faces, [person])
+    return {"person": service.reject(catalog, faces, person), "faces": len(faces), "undo": undo}
 
 
 def move(app: Web, body: dict) -> dict:
     """To another person by name (a new name makes a new person) or id; ``from`` is who the page
     showed them with (null: nobody), checked so a stale page changes nothing."""
     catalog = app.catalog()
-    faces = ids_of(body, "faces")
-    service.require_owner(catalog, faces, id_of(body, "from", optional=True))
-    person = service.move_faces(catalog, faces, text_of(body, "to"), create=True)
-    return {"person": person, "name": catalog.person(person)["name"], "faces": len(faces)}
+    faces, was = ids_of(body, "faces"), id_of(body, "from", optional=True)
+    service.require_owner(catalog, faces, was)
+    to = text_of(body, "to")
+    fresh = not to.strip().isdigit() and catalog.person_by_name(to.strip()) is None  # a new name, or "new"
+    undo = app.remember(faces, [] if was is None else [was])
+    person = service.move_faces(catalog, faces, to, create=True)
+    if fresh:
+        app.made_by(undo, person)
+    return {"person": person, "name": catalog.person(person)["name"], "faces": len(faces), "undo": undo}
 
 
 def split(app: Web, body: dict) -> dict:
     catalog = app.catalog()
     faces, person = ids_of(body, "faces"), id_of(body, "person")
     service.require_owner(catalog, faces, person)
-    return {"person": service.split(catalog, person, faces), "faces": len(faces)}
+    undo = app.remember(faces, [person])
+    return {"person": service.split(catalog, person, faces), "faces": len(faces), "undo": undo}

@@ -1,4 +1,4 @@
-"""A photo, upright, with its face boxes and names; the reduced image it shows."""
+"""A photo, upright, with its face boxes and a list of its faces; the reduced image it shows."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from photoface.web.app import jpeg, loaded_photo, number, web
+from photoface.catalog import Catalog
+from photoface.people import age
+from photoface.web.views.base import box_place, day_label, jpeg, loaded_photo, number, web
 
-SIDES = (320, 640, 1024, 1600)  # sizes served (a fixed set: nobody asks us to decode at 100,000 px)
+# Sizes served (a fixed set: nobody asks us to decode at 100,000 px); 3200 is for zooming in.
+SIDES = (320, 640, 1024, 1600, 3200)
 
 
 def _photo(request: Request) -> dict:
@@ -19,31 +22,31 @@ def _photo(request: Request) -> dict:
     return photo
 
 
-def box_place(box: tuple, photo: dict) -> dict:
-    """A face box (upright full-resolution pixels) as percentages of the photo, for CSS."""
-    x, y, w, h = box
-    width, height = photo["width"] or 1, photo["height"] or 1
-    return {
-        "left": round(100 * x / width, 3),
-        "top": round(100 * y / height, 3),
-        "width": round(100 * w / width, 3),
-        "height": round(100 * h / height, 3),
-    }
-
-
 def page(request: Request) -> Response:
     app = web(request)
     photo = _photo(request)
     faces = app.catalog().gallery_faces(photo_id=photo["id"])
+    faces.sort(key=lambda face: (face["box"][0], face["box"][1]))  # left to right, as the numbers read
     for face in faces:
         face["place"] = box_place(face["box"], photo)
+        face["label"] = face["name"] or (f"Person {face['person']}" if face["person"] is not None else "nobody yet")
+        face["age"] = _age(app.catalog(), face["person"], photo["taken_at"])
     data = {
         "title": photo["path"].rsplit("/", 1)[-1],
-        "photo": {k: photo[k] for k in ("id", "path", "width", "height", "taken_at")},
+        "photo": {
+            **{k: photo[k] for k in ("id", "path", "width", "height", "taken_at")},
+            "date": day_label(photo["taken_at"]),
+        },
         "faces": faces,
         "names": app.catalog().names(),
     }
     return app.render(request, "photo.html", data)
+
+
+def _age(catalog: Catalog, person: int | None, taken_at: str | None) -> int | None:
+    """The person's age in the photo, in whole years, where both dates are known."""
+    found = catalog.person(person) if person is not None and taken_at else None
+    return age(found.get("born"), taken_at) if found else None
 
 
 def image(request: Request) -> Response:

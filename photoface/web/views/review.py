@@ -7,8 +7,7 @@ from starlette.responses import Response
 
 from photoface.errors import PhotofaceError
 from photoface.review import Question
-from photoface.web.app import Web, id_of, text_of, web
-from photoface.web.views.photos import box_place
+from photoface.web.views.base import Web, box_place, id_of, text_of, web
 
 STRIP = 6  # clearest faces shown of each person
 

@@ -1,0 +1,129 @@
+"""What the user's answers teach: per-person scores learned from the catalog's decisions.
+
+The embedding alone places a face by its distance to a person's faces; it cannot tell a
+sibling from the person where the two lie as close. Every answer says more: a named person's
+faces are theirs, a rejected face is not, and every other named person's faces are not. A
+linear score per named person, learned from those (one-vs-rest ridge regression on the 128-d
+embeddings: target 1 for the person's faces, 0 for everyone else's and for the faces rejected
+for them), finds the directions that separate a person from the people nearest them. Each
+person's scores are then shifted and scaled so their own faces average 1 and everyone else's 0,
+so one cut (``CUT``) fits a person with 5 faces and one with 500.
+
+Ridge regression shares one Gram matrix between all people, so fitting every named person
+costs one 129 x 129 solve for the lot, plus one more for each person with rejections (their
+rejected faces weigh ``REJECTED_WEIGHT`` times a face of someone else): milliseconds at
+100,000 faces, so the model is derived on the fly from the catalog's decisions each time the
+queue is computed, like the clustering input, and never stored. Deterministic: no sampling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from photoface.clustering import Faces
+
+# The ridge penalty, per training face: strong enough that a person with a handful of faces gets
+# a smooth score (held out, 0.05 ranks best of 0.05, 0.005 and 0.0005: docs/people.md).
+RIDGE = 0.05
+REJECTED_WEIGHT = 4.0  # a face the user said is not this person, against one of somebody else
+# A candidate is asked about a person only while their (calibrated) score for it is at least
+# this: halfway from everyone else's faces (0) to their own (1). On faces held out
+# (benchmarks.learned) it keeps every "yes" and spares 31-39% of the "no"s.
+CUT = 0.5
+
+
+@dataclass(frozen=True)
+class PersonScores:
+    """Linear scores ``embedding @ weights[:, j] + bias[j]`` for ``people[j]``: on average 1 for
+    their own faces and 0 for everyone else's (``_calibrated``)."""
+
+    people: np.ndarray  # (P,) person ids, sorted
+    weights: np.ndarray  # (128, P)
+    bias: np.ndarray  # (P,)
+
+    def score(self, embeddings: np.ndarray, person: int) -> np.ndarray:
+        """The person's score for each embedding (NaN-free; 1.0 for a person with no model, so
+        nothing is filtered for them)."""
+        column = np.searchsorted(self.people, person)
+        if column >= len(self.people) or self.people[column] != person:
+            return np.ones(len(embeddings), np.float32)
+        return (embeddings @ self.weights[:, column] + self.bias[column]).astype(np.float32)
+
+
+def learn(
+    faces: Faces,
+    named: frozenset[int],
+    rejections: frozenset[tuple[int, int]],
+    *,
+    ridge: float = RIDGE,
+    calibrate: bool = True,
+) -> PersonScores:
+    """Per-person scores from the named people's faces and the rejections (face id, person);
+    ``calibrate=False`` leaves them as ridge gives them (measured in ``benchmarks.learned``:
+    with a thousand people named they shrink towards 0 and one cut no longer fits)."""
+    people = np.array(sorted(named), np.int64)
+    held = np.flatnonzero(np.isin(faces.persons, people))
+    if len(people) < 2 or not len(held):  # one person alone has nobody to be told apart from
+        return PersonScores(people[:0], np.zeros((faces.embeddings.shape[1], 0)), np.zeros(0))
+    x = _with_bias(faces.embeddings[held].astype(np.float64))
+    # x.T @ targets (target 1 on the face's own person) as class sums, never a faces x people matrix.
+    sums = np.zeros((len(people), x.shape[1]))
+    np.add.at(sums, np.searchsorted(people, faces.persons[held]), x)
+    gram = x.T @ x + ridge * len(held) * _penalty(x.shape[1])
+    solution = np.linalg.solve(gram, sums.T)
+    for column, extra in _rejected_rows(faces, people, rejections).items():
+        # Rejected faces count as negatives (target 0) for this person only: their own Gram.
+        r = _with_bias(faces.embeddings[extra].astype(np.float64))
+        solution[:, column] = np.linalg.solve(gram + REJECTED_WEIGHT * r.T @ r, sums[column])
+    if calibrate:
+        solution = _calibrated(solution, x, sums)
+    return PersonScores(people, solution[:-1].astype(np.float32), solution[-1].astype(np.float32))
+
+
+def _calibrated(solution: np.ndarray, x: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """The scores shifted and scaled per person so their own faces average 1 and everyone
+    else's 0: ridge shrinks a person with few faces towards 0, and one cut must fit them all."""
+    counts = np.maximum(sums[:, -1], 1)  # the bias column of the class sums counts the faces
+    own = np.einsum("pd,dp->p", sums, solution) / counts
+    others = np.einsum("pd,dp->p", x.sum(axis=0) - sums, solution) / np.maximum(len(x) - counts, 1)
+    scale = np.maximum(own - others, 1e-6)
+    solution = solution / scale
+    solution[-1] -= others / scale
+    return solution
+
+
+def _with_bias(x: np.ndarray) -> np.ndarray:
+    return np.hstack([x, np.ones((len(x), 1))])
+
+
+def _penalty(width: int) -> np.ndarray:
+    """The ridge penalty on the weights, not on the bias."""
+    penalty = np.eye(width)
+    penalty[-1, -1] = 0.0
+    return penalty
+
+
+def _rejected_rows(faces: Faces, people: np.ndarray, rejections: frozenset[tuple[int, int]]) -> dict[int, np.ndarray]:
+    """For each person column with rejections: the positions of the faces rejected for them
+    (a rejected face still on the person, taken back by hand since, is not one)."""
+    position = {int(face): i for i, face in enumerate(faces.ids)}
+    found: dict[int, list[int]] = {}
+    for face, person in sorted(rejections):
+        column = int(np.searchsorted(people, person))
+        i = position.get(face)
+        if i is None or column >= len(people) or people[column] != person or faces.persons[i] == person:
+            continue
+        found.setdefault(column, []).append(i)
+    return {column: np.array(rows) for column, rows in found.items()}
+
+
+def near_copies(faces: Faces, copy_of: np.ndarray, face_ids: set[int]) -> set[int]:
+    """The ids of ``face_ids`` and every face in the same near-copy group (``photoface.copies``)
+    as one of them: what is said of one shot is said of its re-saved and resized copies."""
+    if not face_ids:
+        return set()
+    leader = np.where(copy_of >= 0, copy_of, faces.ids)
+    chosen = np.isin(faces.ids, sorted(face_ids))
+    return {int(f) for f in faces.ids[np.isin(leader, leader[chosen])]} | face_ids

@@ -1,0 +1,108 @@
+"""Every answer teaches (``photoface.learned``): a rejection keeps a face, its near-copies and its
+look-alikes away from the person; the learned scores are derived from the catalog alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from photoface import learned, people, review
+from photoface.catalog import Catalog
+from photoface.clustering import Faces
+from tests.test_corrections import _json, _run
+from tests.test_review_queue import _add_faces, _around, _away, _centre, _person
+
+
+@pytest.fixture
+def family(tmp_path: Path) -> dict:
+    """Alice (30 faces) and Dad (30) named; unassigned: three faces of her look-alike sister
+    (0.5 from Alice's mean face, nearer her than anyone named), one of them copied, and two
+    more faces of Alice."""
+    db = tmp_path / "c.db"
+    alice, dad = _centre(0), _centre(1)
+    sister = _away(alice, 5, 0.5)
+    with Catalog.open(db) as catalog, catalog.transaction():
+        ids = {"Alice": _person(catalog, _around(alice, 30), "Alice"), "Dad": _person(catalog, _around(dad, 30), "Dad")}
+        ids["sister"] = _add_faces(catalog, _around(sister, 3))
+        (ids["copy"],) = _add_faces(catalog, [sister])  # another photo of the same shot
+        catalog.set_copies([(ids["copy"], ids["sister"][0])])
+        ids["more Alice"] = _add_faces(catalog, _around(alice, 2))
+    return {"db": db, **ids}
+
+
+def _suggested(db: Path) -> dict[int, dict]:
+    return {s["face"]: s for s in _json(db, "suggest", "--limit", "100")["faces"]}
+
+
+def _alice_scores(db: Path, faces: list[int], alice: int) -> np.ndarray:
+    with Catalog.open(db) as catalog:
+        data = catalog.cluster_input()
+    arrays = Faces(**data.arrays)
+    model = learned.learn(arrays, data.named, data.rejections)
+    return model.score(arrays.embeddings[np.searchsorted(arrays.ids, faces)], alice)
+
+
+def test_a_rejection_teaches(family):
+    db, alice, (rejected, *others) = family["db"], family["Alice"], family["sister"]
+    before = _suggested(db)
+    assert {rejected, *others, family["copy"], *family["more Alice"]} <= set(before)
+    scores_before = _alice_scores(db, others, alice)
+    _run(db, "reject", str(rejected), "Alice")
+    after = _suggested(db)
+    assert rejected not in after
+    assert family["copy"] not in after  # the same shot: the same answer
+    assert set(family["more Alice"]) <= set(after)  # her own faces are still asked
+    assert np.all(_alice_scores(db, others, alice) < scores_before)  # her sister's other faces drop
+    for face in others:
+        if face in after:
+            assert after[face]["learned"] < before[face]["learned"]
+
+
+def test_the_learned_scores_come_from_the_catalog_alone(family):
+    """Nothing is stored (no file beside the catalog, no table): computed again, in another
+    process, the scores give the same suggestions."""
+    db = family["db"]
+    _run(db, "reject", str(family["sister"][0]), "Alice")
+    first = _json(db, "suggest", "--limit", "100")  # builds the face index (derived, beside the catalog)
+    files = sorted(path.name for path in db.parent.iterdir())
+    assert _json(db, "suggest", "--limit", "100") == first
+    assert sorted(path.name for path in db.parent.iterdir()) == files
+    with Catalog.open(db) as catalog:
+        data = catalog.cluster_input()
+    one, two = (learned.learn(Faces(**data.arrays), data.named, data.rejections) for _ in range(2))
+    np.testing.assert_array_equal(one.weights, two.weights)
+
+
+def test_a_face_the_model_rules_out_is_not_asked(family, monkeypatch):
+    db = family["db"]
+    assert _suggested(db)
+    monkeypatch.setattr(learned, "CUT", 10.0)  # no score reaches it
+    assert _suggested(db) == {}
+
+
+def test_the_queue_says_how_much_is_left(family):
+    db = family["db"]
+    shown = _json(db, "suggest", "--limit", "3")
+    assert len(shown["faces"]) == 3 and shown["left"] >= 6  # all the faces above, not the three shown
+    assert "about 6 questions left" in _run(db, "suggest", "--limit", "3")
+    with Catalog.open(db) as catalog:
+        session = review.ReviewSession()
+        question = session.current(catalog)
+        left = session.left
+        assert left >= 6
+        session.answer(catalog, question, "skip")
+        assert session.left == left - 1
+
+
+def test_a_no_drops_the_queued_near_copies_at_once(family):
+    db, original, copy = family["db"], family["sister"][0], family["copy"]
+    with Catalog.open(db) as catalog:
+        session = review.ReviewSession()
+        session.current(catalog)
+        queued = {q.face for q in session._queue}
+        assert {original, copy} <= queued
+        session.answer(catalog, review.Question("face", family["Alice"], face=original), "no")
+        assert copy not in {q.face for q in session._queue}
+        assert people.suggest(catalog, limit=100)[0]  # the rest is still asked
