@@ -35,7 +35,7 @@ app = typer.Typer(
 out = PlainWhenPiped()
 err = PlainWhenPiped(stderr=True)
 
-# Exit codes, documented in the README.
+# Exit codes, documented in docs/cli.md.
 EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
 EXIT_NOTHING_FOUND = 1  # find, find --like and identify with an empty answer, like grep
 EXIT_CATALOG_FAULT = 74  # sysexits' EX_IOERR: the catalog could not be written (disk full, read-only, ...)
@@ -76,7 +76,7 @@ def main(
 
 ProfileOption = Annotated[
     str,
-    typer.Option(help=f"Speed against recall: {', '.join(config.PROFILES)} (settings and measurements in the README)."),
+    typer.Option(help=f"Speed against recall: {', '.join(config.PROFILES)} (settings, numbers: docs/how-it-works.md)."),
 ]
 MinFaceOption = Annotated[
     int | None,

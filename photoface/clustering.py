@@ -73,7 +73,7 @@ class ClusterSettings:
     selection_method: str = "eom"  # HDBSCAN's cluster_selection_method: "eom" or "leaf"
     selection_epsilon: float = 0.0  # HDBSCAN's cluster_selection_epsilon (Euclidean on unit vectors)
     # The most a face's mean squared distance to its nearest faces of a person may be (0..4).
-    distance: float = 1.0  # chosen on the default profile's int8 embeddings (README)
+    distance: float = 1.0  # chosen on the default profile's int8 embeddings (docs/how-it-works.md)
     # Within this, a face is its cluster's whatever else is near; between it and ``distance``,
     # it must also be nearer its cluster than ``margin`` times its nearest outsider (refine).
     sure_distance: float = 0.65

@@ -33,7 +33,7 @@ Precision = Literal["fp32", "int8"]
 
 @dataclass(frozen=True)
 class Profile:
-    """One documented trade of speed for recall and accuracy (measured numbers in the README)."""
+    """One documented trade of speed for recall and accuracy (measured numbers in docs/how-it-works.md)."""
 
     min_face: int  # smallest face found, in pixels of the detection image
     factor: float  # MTCNN pyramid factor: smaller means fewer, coarser scales

@@ -107,7 +107,7 @@ def test_int8_and_fp32_embeddings_agree_on_real_faces(fivecelebs):
     assert int8.model_id.startswith("facenet-int8-") and fp32.model_id.startswith("facenet-")
 
 
-# What the README's profile table claims on the 9 hand-boxed group photos (43 faces).
+# What the profile table in docs/how-it-works.md claims on the 9 hand-boxed group photos (43 faces).
 CLAIMED_GROUP_FACES = {"fast": 42, "balanced": 42, "best": 43}
 
 

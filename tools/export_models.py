@@ -367,7 +367,7 @@ def quantize_facenet(out: Path, lfw: Path, source: dict) -> dict:
     """Static int8 FaceNet: QDQ, uint8 activations, per-channel int8 weights, MinMax calibration.
 
     Dynamic quantization is slower than fp32 on the CPUs measured, and int8 activations
-    (S8S8) bring almost nothing: see models/manifest.json's numbers and README.
+    (S8S8) bring almost nothing: see models/manifest.json's numbers and docs/how-it-works.md.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import CalibrationDataReader

@@ -80,7 +80,7 @@ class FaceEngine:
         # Parallel across images, not inside each network: ``threads`` workers each run whole
         # images (and chunks of the face batch) on single-threaded sessions. The Python glue
         # between network calls (pyramid, crops, NMS, alignment) then overlaps with inference
-        # instead of leaving a core idle: 62-65 vs 50-52 images/s on 2 cores (README).
+        # instead of leaving a core idle: 62-65 vs 50-52 images/s on 2 cores (docs/how-it-works.md).
         self.threads = max(1, threads)
         self._settings = {"device": device, "threads": 1, "models": models}
         self._detector_settings = {"min_face": min_face, "factor": factor}
