@@ -158,3 +158,14 @@ def _with_leaders(component: np.ndarray, fixed: np.ndarray) -> NearCopies:
     chosen = first_fixed[component]
     leader = np.where(fixed[original] | (chosen < 0), original, chosen)
     return NearCopies(leader, original)
+
+
+def with_copies(faces: Faces, copy_of: np.ndarray, face_ids: set[int]) -> set[int]:
+    """The ids of ``face_ids`` and every face in the same near-copy group as one of them (by
+    ``copy_of``, as the last ``cluster`` stored it): what is said of one shot is said of its
+    re-saved and resized copies."""
+    if not face_ids:
+        return set()
+    leader = np.where(copy_of >= 0, copy_of, faces.ids)
+    chosen = np.isin(faces.ids, sorted(face_ids))
+    return {int(f) for f in faces.ids[np.isin(leader, leader[chosen])]} | face_ids

@@ -14,6 +14,7 @@ import platformdirs
 
 from photoface.catalog import APP_NAME, Catalog
 from photoface.clustering import ClusterSettings
+from photoface.crawler import is_image_name
 from photoface.people import ClusterReport, cluster
 from photoface.scan import RemoteAnalysis, ScanOptions, ScanProgress, ScanSummary, scan
 
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from photoface.engine import FaceEngine
 
 SAMPLE = "sample"  # photoface/sample/: one folder per person, two group photos, LICENSE.md
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def demo_path() -> Path:
@@ -38,7 +38,7 @@ def sample_folder() -> Iterator[Path]:
 
 
 def sample_photos(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+    return sorted(p for p in folder.rglob("*") if is_image_name(p.name))
 
 
 @dataclass

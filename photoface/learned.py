@@ -117,13 +117,3 @@ def _rejected_rows(faces: Faces, people: np.ndarray, rejections: frozenset[tuple
             continue
         found.setdefault(column, []).append(i)
     return {column: np.array(rows) for column, rows in found.items()}
-
-
-def near_copies(faces: Faces, copy_of: np.ndarray, face_ids: set[int]) -> set[int]:
-    """The ids of ``face_ids`` and every face in the same near-copy group (``photoface.copies``)
-    as one of them: what is said of one shot is said of its re-saved and resized copies."""
-    if not face_ids:
-        return set()
-    leader = np.where(copy_of >= 0, copy_of, faces.ids)
-    chosen = np.isin(faces.ids, sorted(face_ids))
-    return {int(f) for f in faces.ids[np.isin(leader, leader[chosen])]} | face_ids

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from photoface import learned
+from photoface import copies, learned
 from photoface.catalog import Catalog, ClusterInput
 from photoface.clustering import (
     NO_PERSON,
@@ -596,7 +596,7 @@ def review_queue(
             faces,
             person,
             also=near_them.get(person, NO_POSITIONS),
-            rejected=learned.near_copies(faces, data.copy_of, rejected.get(person, set())),
+            rejected=copies.with_copies(faces, data.copy_of, rejected.get(person, set())),
             distance=distance,
             born=data.born.get(person),
         )
