@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import queue
 import resource
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,3 +113,32 @@ def write_result(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+@contextlib.contextmanager
+def serving(db: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The real ``photoface serve`` in its own process (tests, benchmarks and tools start it
+    this one way): the URL it printed, with its token, and the process, stopped afterwards."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "photoface", "--db", str(db), "serve", "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    try:
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                line = lines.get(timeout=1)
+                url = line.strip() if line.startswith("http://") else None
+            if url is None and process.poll() is not None:
+                raise RuntimeError(f"serve stopped: {process.stderr.read().strip()}")
+        if url is None:
+            raise RuntimeError("serve printed no URL within 60 s")
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -74,7 +74,10 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
     return float((ranks[positive].sum() - yes * (yes + 1) / 2) / max(yes * no, 1))
 
 
-def evaluate(faces: Faces, labels: np.ndarray, train: np.ndarray, positions: np.ndarray, **options: float) -> dict:
+def scored_questions(
+    faces: Faces, labels: np.ndarray, train: np.ndarray, positions: np.ndarray, **options: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The questions' learned scores, whether each is a yes, and their distances."""
     model = learned.learn(
         Faces(faces.ids, faces.photos, faces.embeddings, faces.sizes, train, train >= 0),
         frozenset(np.unique(train[train >= 0]).tolist()),
@@ -83,16 +86,46 @@ def evaluate(faces: Faces, labels: np.ndarray, train: np.ndarray, positions: np.
     )
     rows, persons, means = questions(faces, train, positions)
     score = np.array([model.score(faces.embeddings[r][None], p)[0] for r, p in zip(rows, persons, strict=True)])
-    positive = labels[rows] == persons
+    return score, labels[rows] == persons, means
+
+
+def evaluate(faces: Faces, labels: np.ndarray, train: np.ndarray, positions: np.ndarray, **options: float) -> dict:
+    score, positive, means = scored_questions(faces, labels, train, positions, **options)
     kept = score >= options.get("cut", learned.CUT)
     return {
-        "questions": len(rows),
+        "questions": len(score),
         "yes": int(positive.sum()),
         "auc_learned": _rounded(auc(score, positive)),
         "auc_distance": _rounded(auc(-means, positive)),
         "yes_kept": round(float(kept[positive].mean()) if positive.any() else 1.0, 4),
         "no_dropped": round(float((~kept[~positive]).mean()) if (~positive).any() else 1.0, 4),
     }
+
+
+def sweep(faces: Faces, labels: np.ndarray, seeds: int = 5) -> list[dict]:
+    """For each cut: over ``seeds`` splits, the held-out yes kept, no dropped, and the share of
+    "no" among the questions still asked (what a user answering them sees)."""
+    pooled = [
+        scored_questions(faces, labels, train, np.flatnonzero(held))
+        for train, held in map(lambda seed: split(labels, seed), range(seeds))
+    ]
+    score = np.concatenate([p[0] for p in pooled])
+    positive = np.concatenate([p[1] for p in pooled])
+    rows = []
+    for cut in CUTS:
+        kept = score >= cut
+        rows.append(
+            {
+                "cut": cut,
+                "yes_kept": round(float(kept[positive].mean()), 4) if positive.any() else 1.0,
+                "no_dropped": round(float((~kept[~positive]).mean()), 4) if (~positive).any() else 1.0,
+                "no_share_asked": round(float((kept & ~positive).sum() / max(kept.sum(), 1)), 4),
+            }
+        )
+    return rows
+
+
+CUTS = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
 
 
 def _rounded(value: float | None) -> float | None:
@@ -118,6 +151,7 @@ def run(db: Path, root: Path) -> dict:
         "training": evaluate(faces, labels, train, np.flatnonzero(train >= 0)),
     }
     result["seconds"] = round(time.perf_counter() - started, 2)
+    result["cuts"] = sweep(faces, labels)
     return result
 
 

@@ -14,6 +14,7 @@ copies of ``--copied`` photos (``photoface.clustering.plan``, which folds near-c
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import subprocess
@@ -94,11 +95,14 @@ def scan(db: Path, *folders: Path) -> None:
     subprocess.run([sys.executable, "-m", "photoface", "--db", str(db), "scan", *map(str, folders)], check=True)
 
 
-def _faces_by_photo(db: Path) -> tuple[dict[str, list[int]], np.ndarray, np.ndarray, np.ndarray]:
-    """Photo path -> face positions, and every face's id, embedding and box (x, y, w, h)."""
+def _faces_by_photo(db: Path) -> tuple[dict[str, list[int]], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Photo path -> face positions, and every face's id, embedding, box (x, y, w, h) and place
+    in its photo (box centre over the photo's width and height, log of the box width over the
+    photo's longer side)."""
     with Catalog.open(db, create=False) as catalog:
         rows = catalog.db.execute("""
-            SELECT faces.id, photos.path, faces.embedding, faces.x, faces.y, faces.w, faces.h, faces.size
+            SELECT faces.id, photos.path, faces.embedding, faces.x, faces.y, faces.w, faces.h, faces.size,
+                   photos.width, photos.height
             FROM faces JOIN photos ON photos.id = faces.photo_id
             WHERE photos.status = 'ok' AND faces.size >= 20 ORDER BY faces.id""").fetchall()
     by_photo: dict[str, list[int]] = {}
@@ -107,7 +111,18 @@ def _faces_by_photo(db: Path) -> tuple[dict[str, list[int]], np.ndarray, np.ndar
     ids = np.array([r[0] for r in rows])
     embeddings = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(len(rows), -1)
     boxes = np.array([r[3:7] for r in rows], dtype=np.float64)
-    return by_photo, ids, embeddings, boxes
+    frame = np.array([r[8:10] for r in rows], dtype=np.float64).reshape(-1, 2)
+    places = np.c_[
+        (boxes[:, 0] + boxes[:, 2] / 2) / frame[:, 0],
+        (boxes[:, 1] + boxes[:, 3] / 2) / frame[:, 1],
+        np.log(boxes[:, 2] / frame.max(axis=1)),
+    ]
+    return by_photo, ids, embeddings, boxes, places
+
+
+def _place_gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How far two faces sit from the same place in their photos (``_faces_by_photo``'s places)."""
+    return np.maximum(np.abs(a[..., :2] - b[..., :2]).max(axis=-1), np.abs(a[..., 2] - b[..., 2]))
 
 
 def _in_original(box: np.ndarray, variant: str, size: tuple[int, int]) -> np.ndarray:
@@ -129,15 +144,21 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 def distributions(db: Path, made: dict[str, tuple[Path, str]], source: Path) -> dict:
     """Squared distances: face to its copy (per variant), and each original face to its nearest
     face in another original photo, of the same person and of another."""
-    by_photo, _ids, embeddings, boxes = _faces_by_photo(db)
+    by_photo, _ids, embeddings, boxes, places = _faces_by_photo(db)
     copies: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    pairs = []  # (squared distance, place gap, smaller face size) of each face and its copy
     for copy, (original, variant) in made.items():
         size = _upright(original).size
         for c in by_photo.get(copy, []):
             mapped = _in_original(boxes[c], variant, size)
             matches = [o for o in by_photo.get(str(original), []) if _iou(mapped, boxes[o]) > 0.5]
             if matches:
-                copies[variant].append(float(min(np.sum((embeddings[matches] - embeddings[c]) ** 2, axis=1))))
+                squared = np.sum((embeddings[matches] - embeddings[c]) ** 2, axis=1)
+                o = matches[int(np.argmin(squared))]
+                copies[variant].append(float(squared.min()))
+                pairs.append(
+                    (float(squared.min()), float(_place_gap(places[c], places[o])), min(boxes[c, 2], boxes[o, 2]))
+                )
     originals = [p for p in by_photo if p not in made]
     positions = np.array([f for p in originals for f in by_photo[p]])
     photo_of = np.array([i for i, p in enumerate(originals) for _ in by_photo[p]])
@@ -149,6 +170,8 @@ def distributions(db: Path, made: dict[str, tuple[Path, str]], source: Path) -> 
     nearest_same = np.where(same, squared, np.inf).min(axis=1)
     nearest_other = np.where(~same, squared, np.inf).min(axis=1)
     return {
+        "by_face_size": _by_face_size(np.array(pairs).reshape(-1, 3), nearest_other, boxes[positions, 2]),
+        "placed_rules": _placed_rules(np.array(pairs).reshape(-1, 3), squared, same, places[positions]),
         "copies": {v: _summary(d) for v, d in copies.items()},
         "all_copies": _summary([d for ds in copies.values() for d in ds]),
         "nearest_other_photo_same_person": _summary(nearest_same[np.isfinite(nearest_same)]),
@@ -156,6 +179,73 @@ def distributions(db: Path, made: dict[str, tuple[Path, str]], source: Path) -> 
         "nearest_other_photo_any": _summary(np.minimum(nearest_same, nearest_other)),
         "other_photos_below_rule": int((np.minimum(nearest_same, nearest_other) <= COPY_DISTANCE).sum()),
     }
+
+
+def aligned_pairs(db: Path, sample: int = 4000, seed: int = 0) -> list[dict]:
+    """The same-place rule on a catalog of aligned crops (LFW: every face at one place): pairs of
+    different photos (``sample`` photos' largest faces; person = folder) it folds, by person."""
+    by_photo, _ids, embeddings, boxes, places = _faces_by_photo(db)
+    largest = np.array([max(faces, key=lambda i: boxes[i, 2]) for faces in by_photo.values()])
+    person = np.array([Path(path).parent.name for path in by_photo])
+    pick = np.random.default_rng(seed).choice(len(largest), min(sample, len(largest)), replace=False)
+    vectors = embeddings[largest[pick]]
+    squared = np.clip(2 - 2 * vectors @ vectors.T, 0, 4)
+    np.fill_diagonal(squared, np.inf)
+    same = person[pick][:, None] == person[pick][None, :]
+    gaps = _place_gap(places[largest[pick]][:, None, :], places[largest[pick]][None, :, :])
+    rows = []
+    for distance, gap in ((COPY_DISTANCE, np.inf), (0.4, 0.05), (0.6, 0.05)):
+        folds = (squared <= distance) & (gaps <= gap)
+        rows.append(
+            {
+                "distance": distance,
+                "gap": None if gap == np.inf else gap,
+                "photos": len(pick),
+                "other_person_pairs": int((folds & ~same).sum() // 2),
+                "same_person_pairs": int((folds & same).sum() // 2),
+            }
+        )
+    return rows
+
+
+SIZE_BANDS = ((20, 40), (40, 60), (60, 100), (100, 100_000))  # face width, pixels
+
+
+def _by_face_size(pairs: np.ndarray, nearest_other: np.ndarray, widths: np.ndarray) -> list[dict]:
+    """Per band of face width: how far copies lie apart, against the nearest other person."""
+    rows = []
+    for low, high in SIZE_BANDS:
+        band = (pairs[:, 2] >= low) & (pairs[:, 2] < high)
+        mine = (widths >= low) & (widths < high) & np.isfinite(nearest_other)
+        rows.append(
+            {"width": [low, high], "copies": _summary(pairs[band, 0]), "other_person": _summary(nearest_other[mine])}
+        )
+    return rows
+
+
+def _placed_rules(pairs: np.ndarray, squared: np.ndarray, same: np.ndarray, places: np.ndarray) -> list[dict]:
+    """A looser rule tried: within ``distance`` and at the same place in the photo (``gap``): the
+    copies it folds, and the pairs of other photos it would fold, of another person and the same."""
+    gaps = _place_gap(places[:, None, :], places[None, :, :])
+    rows = []
+    for distance in (0.2, 0.4, 0.6):
+        for gap in (0.03, 0.05, 0.08):
+            folds = (squared <= COPY_DISTANCE) | ((squared <= distance) & (gaps <= gap))
+            rows.append(
+                {
+                    "distance": distance,
+                    "gap": gap,
+                    "copies_folded": round(
+                        float(
+                            ((pairs[:, 0] <= COPY_DISTANCE) | ((pairs[:, 0] <= distance) & (pairs[:, 1] <= gap))).mean()
+                        ),
+                        4,
+                    ),
+                    "other_person_pairs": int((folds & ~same).sum() // 2),
+                    "same_person_pairs": int((folds & same).sum() // 2),
+                }
+            )
+    return rows
 
 
 def _identity(path: Path) -> str:
@@ -247,14 +337,20 @@ def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, required=True, help="a folder per person (people/, fivecelebs/)")
-    parser.add_argument("--work", type=Path, required=True, help="where the copies and the catalog go")
+    parser.add_argument("--source", type=Path, help="a folder per person (people/, fivecelebs/)")
+    parser.add_argument("--work", type=Path, help="where the copies and the catalog go")
     parser.add_argument("--sample", type=int, default=0, help="copy only this many photos (0: all)")
     parser.add_argument("--quality", action="store_true", help="also BCubed F without and with copies")
     parser.add_argument("--copied", type=int, default=40, help="with --quality: photos given a near-copy")
     parser.add_argument("--seed", type=int, default=0, help="which photos --sample copies")
     parser.add_argument("--seeds", type=int, default=5, help="with --quality: samples of --copied photos")
+    parser.add_argument("--aligned", type=Path, help="only the same-place rule on this catalog of aligned crops (LFW)")
     args = parser.parse_args()
+    if args.aligned:
+        rows = aligned_pairs(args.aligned)
+        print(json.dumps(rows, indent=1))
+        print(f"wrote {write_result('near_copies_aligned', {'db': args.aligned.name, 'rows': rows})}")
+        return 0
     source = args.source.absolute()
     originals = photos(source)
     sample = random.Random(args.seed).sample(originals, args.sample) if args.sample else originals
@@ -269,8 +365,6 @@ def main() -> int:
     if args.quality:
         result["quality"] = quality(db, made, args.copied, args.seeds)
     path = write_result(f"near_copies_{result['source']}", result)
-    import json
-
     print(json.dumps(result, indent=1))
     print(f"wrote {path}")
     return 0

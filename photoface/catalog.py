@@ -168,7 +168,25 @@ def m006_birth_date(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE people ADD COLUMN born TEXT")
 
 
-SCHEMA_VERSION = 6  # the number of registered migrations
+# faces.clustered: what the last `cluster` knows of a face. NEW: not seen yet (a scan added it);
+# CLUSTERED: placed; DECIDED: placed, then the user decided on it (confirmed, moved, rejected).
+NEW, CLUSTERED, DECIDED = 0, 1, 2
+
+
+@migrations()
+def m007_videos(db: sqlite_utils.Database) -> None:
+    # A video is one row of photos (kind 'video', its duration in seconds, width and height upright)
+    # and each face track in it one row of faces: the seconds it is seen from and to, and the time
+    # of the frame its box is from. A Live Photo's clip is part of its photo, not a video of its own.
+    db.execute("ALTER TABLE photos ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo'")
+    db.execute("ALTER TABLE photos ADD COLUMN duration REAL")
+    db.execute("ALTER TABLE photos ADD COLUMN live_clip")  # stored like path (text, or raw bytes)
+    db.execute("ALTER TABLE faces ADD COLUMN track_start REAL")
+    db.execute("ALTER TABLE faces ADD COLUMN track_end REAL")
+    db.execute("ALTER TABLE faces ADD COLUMN frame_time REAL")
+
+
+SCHEMA_VERSION = 7  # the number of registered migrations
 
 # How face lists can be ordered (a fixed set: the ORDER BY text is never built from a request).
 FACE_ORDERS = {
@@ -239,6 +257,7 @@ class PhotoRecord:
     mtime_ns: int
     hash: str | None
     status: str
+    live_clip: str | None = None  # the Live Photo clip last recorded beside it
 
 
 @dataclass(frozen=True)
@@ -253,6 +272,9 @@ class ClusterInput:
     rejections: frozenset[tuple[int, int]]  # (face id, person id): "not this person"
     copy_of: np.ndarray  # (N,) the face id each face was last found a near-copy of, -1 for none
     born: dict[int, float] = field(default_factory=dict)  # person id -> birth date as a Julian day
+    # (N,) faces the user decided on since the last clustering (``DECIDED``): the faces around
+    # them are placed again, so an answer moves more than the face it was about.
+    decided: np.ndarray | None = None
 
 
 class FaceLike(Protocol):
@@ -265,6 +287,16 @@ class FaceLike(Protocol):
 
     @property
     def size(self) -> float: ...
+
+
+class TrackLike(Protocol):
+    """A face followed through a video (``photoface.media.tracks.Track`` is one): the face of its
+    best frame, and the seconds it is seen from and to and that frame's time."""
+
+    face: FaceLike
+    start: float
+    end: float
+    frame: float
 
 
 class Catalog:
@@ -422,10 +454,13 @@ class Catalog:
     def photos_under(self, roots: Sequence[Path]) -> dict[str, PhotoRecord]:
         """Every catalogued photo whose path is one of ``roots`` or lies under one, by path."""
         records: dict[str, PhotoRecord] = {}
-        for row in self.db.query("SELECT id, path, size, mtime_ns, hash, status FROM photos"):
+        for row in self.db.query("SELECT id, path, size, mtime_ns, hash, status, live_clip FROM photos"):
             path = path_from_db(row["path"])
             if any(is_under(path, root) for root in roots):
-                records[path] = PhotoRecord(row["id"], path, row["size"], row["mtime_ns"], row["hash"], row["status"])
+                clip = path_from_db(row["live_clip"]) if row["live_clip"] is not None else None
+                records[path] = PhotoRecord(
+                    row["id"], path, row["size"], row["mtime_ns"], row["hash"], row["status"], clip
+                )
         return records
 
     def photos_with_hash(self, digest: str) -> list[PhotoRecord]:
@@ -470,6 +505,10 @@ class Catalog:
             photo_id, {"path": path_to_db(new_path), "size": size, "mtime_ns": mtime_ns, "scanned_at": now()}
         )
 
+    def set_live_clip(self, photo_id: int, clip: str | None) -> None:
+        """The Live Photo clip beside a photo (None: it has none any more)."""
+        self.db["photos"].update(photo_id, {"live_clip": path_to_db(clip) if clip is not None else None})
+
     def touch_photo(self, photo_id: int, *, size: int, mtime_ns: int) -> None:
         """Same content under a new mtime (copied back, touched): nothing to analyse again."""
         self.db["photos"].update(photo_id, {"size": size, "mtime_ns": mtime_ns})
@@ -496,10 +535,10 @@ class Catalog:
         return len(ids)
 
     # ------------------------------------------------------------------- faces
-    def replace_faces(self, photo_id: int, faces: Sequence[FaceLike], model: str) -> list[int]:
-        """Store the faces of a (re-)analysed photo. The user's decisions on an old face of the same
-        person (embedding cosine > 0.8), its manual assignment and its rejections, carry over to
-        the new face, so editing a photo keeps names and corrections."""
+    def replace_faces(self, photo_id: int, faces: Sequence[FaceLike | TrackLike], model: str) -> list[int]:
+        """Store the faces of a (re-)analysed photo, or the face tracks of a video. The user's decisions
+        on an old face of the same person (embedding cosine > 0.8), its manual assignment and its
+        rejections, carry over to the new face, so editing a photo keeps names and corrections."""
         old = [
             (np.frombuffer(row["embedding"], np.float32), row)
             for row in self.db.query(
@@ -512,8 +551,9 @@ class Catalog:
         old = [(embedding, row) for embedding, row in old if row["assigned"] == "manual" or row["rejected"]]
         self.db.execute("DELETE FROM faces WHERE photo_id = ?", [photo_id])
         ids = []
-        for face in faces:
-            record = _face_record(photo_id, face, model)
+        for found in faces:
+            record = _face_record(photo_id, found, model)
+            face = _face_of(found)
             match = max(old, key=lambda item: float(item[0] @ face.embedding), default=None)
             same = match is not None and float(match[0] @ face.embedding) > 0.8
             if same and match[1]["assigned"] == "manual":
@@ -540,7 +580,7 @@ class Catalog:
         sql = f"""
             SELECT faces.id, photos.path, faces.x, faces.y, faces.w, faces.h, faces.score, faces.size,
                    faces.person_id, faces.assigned, people.name, faces.embedding, original.id AS copy_of,
-                   faces.origin
+                   faces.origin, photos.kind, faces.track_start, faces.track_end, faces.frame_time
             FROM faces JOIN photos ON photos.id = faces.photo_id
             LEFT JOIN people ON people.id = faces.person_id
             LEFT JOIN faces AS original ON original.id = faces.copy_of
@@ -559,6 +599,8 @@ class Catalog:
                 "assigned": row["assigned"],
                 "copy_of": row["copy_of"],
                 "origin": row["origin"],
+                "kind": row["kind"],
+                **track_times(row["track_start"], row["track_end"], row["frame_time"]),
             }
             if embeddings:
                 face["embedding"] = np.frombuffer(row["embedding"], np.float32).tolist()
@@ -592,7 +634,8 @@ class Catalog:
             params.append(face)
         rows = self.db.execute(
             f"""SELECT faces.id, photos.path, photos.hash, faces.x, faces.y, faces.w, faces.h, faces.score,
-                       faces.size, faces.person_id, faces.assigned, faces.embedding, faces.photo_id, people.name
+                       faces.size, faces.person_id, faces.assigned, faces.embedding, faces.photo_id, people.name,
+                       photos.kind, faces.track_start, faces.track_end, faces.frame_time
                 FROM faces JOIN photos ON photos.id = faces.photo_id
                 LEFT JOIN people ON people.id = faces.person_id
                 WHERE {" AND ".join(where)} ORDER BY {FACE_ORDERS[order]} LIMIT ? OFFSET ?""",
@@ -611,6 +654,10 @@ class Catalog:
                 "embedding": np.frombuffer(row[11], np.float32),
                 "photo_id": row[12],
                 "name": row[13],
+                "kind": row[14],
+                "track_start": row[15],
+                "track_end": row[16],
+                "frame_time": row[17],
             }
             for row in rows
         ]
@@ -643,7 +690,8 @@ class Catalog:
         }
         return ClusterInput(
             arrays=arrays,
-            new=np.array([not r[7] for r in rows], dtype=bool),
+            new=np.array([r[7] == NEW for r in rows], dtype=bool),
+            decided=np.array([r[7] == DECIDED for r in rows], dtype=bool),
             copy_of=np.array([r[8] if r[8] is not None else -1 for r in rows], dtype=np.int64),
             named=frozenset(
                 r[0] for r in self.db.execute("SELECT id FROM people WHERE name IS NOT NULL AND NOT ignored")
@@ -671,9 +719,11 @@ class Catalog:
 
     def photos_for_regions(self, paths: Iterable[str] | None = None, roots: Sequence[Path] = ()) -> list[dict]:
         """Path, upright size and orientation of analysed photos: those at ``paths``, else those
-        under ``roots`` (with or without detected faces: a region makes a face of its own)."""
+        under ``roots`` (with or without detected faces: a region makes a face of its own). Not
+        videos: XMP face regions are boxes on a still."""
         rows = self.db.execute(
-            "SELECT id, path, width, height, orientation FROM photos WHERE status = 'ok' ORDER BY path"
+            "SELECT id, path, width, height, orientation FROM photos "
+            "WHERE status = 'ok' AND kind = 'photo' ORDER BY path"
         )
         wanted = set(paths) if paths is not None else None
         result = []
@@ -690,7 +740,7 @@ class Catalog:
             SELECT photos.id, photos.path, photos.width, photos.height, photos.orientation,
                    faces.x, faces.y, faces.w, faces.h, people.id, people.name
             FROM faces JOIN photos ON photos.id = faces.photo_id JOIN people ON people.id = faces.person_id
-            WHERE photos.status = 'ok' AND people.name IS NOT NULL AND NOT people.ignored
+            WHERE photos.status = 'ok' AND photos.kind = 'photo' AND people.name IS NOT NULL AND NOT people.ignored
             ORDER BY photos.path, faces.id""")
         photos: dict[int, dict] = {}
         wanted: set[int] = set()
@@ -704,8 +754,10 @@ class Catalog:
         return [entry for photo_id, entry in photos.items() if photo_id in wanted]
 
     def photo_frames(self) -> list[dict]:
-        """Path, upright size and orientation of every analysed photo."""
-        rows = self.db.execute("SELECT id, path, width, height, orientation FROM photos WHERE status = 'ok'")
+        """Path, upright size and orientation of every analysed photo (not videos)."""
+        rows = self.db.execute(
+            "SELECT id, path, width, height, orientation FROM photos WHERE status = 'ok' AND kind = 'photo'"
+        )
         return [
             _photo_frame(i, path_from_db(path), width, height, orientation)
             for i, path, width, height, orientation in rows
@@ -716,9 +768,16 @@ class Catalog:
         self.db.conn.executemany("UPDATE faces SET copy_of = ? WHERE id = ?", [(o, f) for f, o in copies])
 
     def mark_clustered(self, face_ids: Sequence[int]) -> None:
-        """These faces were placed; faces a scan added since clustering read the catalog stay new."""
+        """These faces were placed (new ones) or placed around (decided ones); faces a scan added
+        since clustering read the catalog stay new."""
         self.db.conn.executemany(
-            "UPDATE faces SET clustered = 1 WHERE id = ? AND clustered = 0", [(f,) for f in face_ids]
+            f"UPDATE faces SET clustered = {CLUSTERED} WHERE id = ? AND clustered IN ({NEW}, {DECIDED})",
+            [(f,) for f in face_ids],
+        )
+
+    def _mark_decided(self, face_ids: Sequence[int]) -> None:
+        self.db.conn.executemany(
+            f"UPDATE faces SET clustered = {DECIDED} WHERE id = ? AND clustered = {CLUSTERED}", [(f,) for f in face_ids]
         )
 
     def reject(self, face_ids: Sequence[int], person_id: int) -> None:
@@ -727,6 +786,7 @@ class Catalog:
             "INSERT OR IGNORE INTO rejections (face_id, person_id, created_at) VALUES (?, ?, ?)",
             [(face, person_id, now()) for face in face_ids],
         )
+        self._mark_decided(face_ids)
 
     def forget_rejections(self, face_ids: Sequence[int], person_id: int) -> None:
         self.db.conn.executemany(
@@ -746,6 +806,7 @@ class Catalog:
         self.db.conn.executemany(
             "UPDATE faces SET person_id = NULL, assigned = NULL WHERE id = ?", [(face,) for face in face_ids]
         )
+        self._mark_decided(face_ids)
 
     def create_person(self, name: str | None = None) -> int:
         return self.db["people"].insert({"name": name, "created_at": now()}).last_pk
@@ -770,8 +831,12 @@ class Catalog:
         self.db.conn.executemany(
             "UPDATE faces SET person_id = ?, assigned = 'manual' WHERE id = ?", [(person_id, face) for face in face_ids]
         )
+        self._mark_decided(face_ids)
 
     def confirm_person(self, person_id: int) -> None:
+        # Not a decision on each face (``_mark_decided``): naming a cluster says who it is, not
+        # that the user looked at the faces around it (measured: marking them attached strangers
+        # in the background of LFW's photos to the people just named).
         self.db.execute("UPDATE faces SET assigned = 'manual' WHERE person_id = ?", [person_id])
 
     def delete_empty_unnamed_people(self) -> int:
@@ -862,7 +927,10 @@ class Catalog:
 
     def photo(self, photo_id: int) -> dict | None:
         row = next(self.db.query("SELECT * FROM photos WHERE id = ?", [photo_id]), None)
-        return {**row, "path": path_from_db(row["path"])} if row else None
+        if row is None:
+            return None
+        clip = row["live_clip"]
+        return {**row, "path": path_from_db(row["path"]), "live_clip": path_from_db(clip) if clip is not None else None}
 
     def decision_state(self, face_ids: Sequence[int], person_ids: Sequence[int]) -> dict:
         """What a decision on these faces and people can change, to put back with ``restore_decisions``."""
@@ -899,18 +967,43 @@ class Catalog:
         return self.db.execute("SELECT count(*) FROM faces WHERE person_id IS NULL").fetchone()[0]
 
     def photos_of(self, person_ids: Sequence[int], *, every: bool) -> list[str]:
-        """Photos showing all (``every``) or any of the people; newest first where dates are known."""
+        """Photos (and videos) showing all (``every``) or any of the people; newest first where dates are known."""
+        return [path_from_db(row[1]) for row in self._photos_of(person_ids, every=every)]
+
+    def _photos_of(self, person_ids: Sequence[int], *, every: bool) -> list[tuple[int, str | bytes, str]]:
         marks = ",".join("?" * len(person_ids))
         having = f"HAVING count(DISTINCT faces.person_id) = {len(set(person_ids))}" if every else ""
-        rows = self.db.execute(
+        return self.db.execute(
             f"""
-            SELECT photos.path FROM photos JOIN faces ON faces.photo_id = photos.id
+            SELECT photos.id, photos.path, photos.kind FROM photos JOIN faces ON faces.photo_id = photos.id
             WHERE faces.person_id IN ({marks}) AND photos.status = 'ok'
             GROUP BY photos.id {having}
             ORDER BY photos.taken_at IS NULL, photos.taken_at DESC, photos.path""",
             list(person_ids),
+        ).fetchall()
+
+    def appearances(self, person_ids: Sequence[int], *, every: bool) -> list[dict]:
+        """``photos_of`` with what each file is (``kind``) and the faces of these people in it
+        (``id``, ``person``, ``name``, ``box`` and, in a video, the track's ``start``, ``end``, ``frame``)."""
+        found = {
+            photo_id: {"path": path_from_db(path), "kind": kind, "faces": []}
+            for photo_id, path, kind in self._photos_of(person_ids, every=every)
+        }
+        marks = ",".join("?" * len(person_ids))
+        rows = self.db.execute(
+            f"""SELECT faces.photo_id, faces.id, faces.person_id, people.name, faces.x, faces.y, faces.w, faces.h,
+                       faces.track_start, faces.track_end, faces.frame_time
+                FROM faces JOIN people ON people.id = faces.person_id
+                WHERE faces.person_id IN ({marks}) ORDER BY faces.track_start, faces.id""",
+            list(person_ids),
         )
-        return [path_from_db(r[0]) for r in rows]
+        for photo_id, face, person, name, x, y, w, h, start, end, frame in rows:
+            if photo_id in found:
+                box = [round(v, 1) for v in (x, y, w, h)]
+                found[photo_id]["faces"].append(
+                    {"id": face, "person": person, "name": name, "box": box, **track_times(start, end, frame)}
+                )
+        return list(found.values())
 
     def face_rows(self, face_ids: Sequence[int]) -> list[dict]:
         marks = ",".join("?" * len(face_ids))
@@ -928,6 +1021,8 @@ class Catalog:
 
         return {
             "photos": one("SELECT count(*) FROM photos WHERE status = 'ok'"),
+            "videos": one("SELECT count(*) FROM photos WHERE status = 'ok' AND kind = 'video'"),
+            "live_clips": one("SELECT count(*) FROM photos WHERE status = 'ok' AND live_clip IS NOT NULL"),
             "faces": one("SELECT count(*) FROM faces"),
             "failed": one("SELECT count(*) FROM photos WHERE status = 'failed'"),
             "duplicates": one("SELECT count(*) FROM photos WHERE status = 'duplicate'"),
@@ -1059,8 +1154,18 @@ class Catalog:
             self.db["scans"].update(scan_id, {"finished_at": now(), "status": status, "stop_reason": reason, **counts})
 
 
-def _face_record(photo_id: int, face: FaceLike, model: str) -> dict:
+def _face_of(found: FaceLike | TrackLike) -> FaceLike:
+    """A photo's face itself; a track's face of its best frame."""
+    return found.face if hasattr(found, "frame") else found
+
+
+def _face_record(photo_id: int, found: FaceLike | TrackLike, model: str) -> dict:
+    face = _face_of(found)
+    times = (found.start, found.end, found.frame) if face is not found else (None, None, None)
     return {
+        "track_start": times[0],
+        "track_end": times[1],
+        "frame_time": times[2],
         "photo_id": photo_id,
         "x": face.box[0],
         "y": face.box[1],
@@ -1072,6 +1177,12 @@ def _face_record(photo_id: int, face: FaceLike, model: str) -> dict:
         "landmarks": np.asarray(face.landmarks, np.float32).tobytes(),
         "embedding": np.asarray(face.embedding, np.float32).tobytes(),
     }
+
+
+def track_times(start: float | None, end: float | None, frame: float | None) -> dict:
+    """A face's times as ``--json`` gives them: seconds, to 0.01, for a video's track; None for a photo's face."""
+    times = {"start": start, "end": end, "frame": frame}
+    return {key: round(value, 2) if value is not None else None for key, value in times.items()}
 
 
 def _photo_frame(photo_id: int, path: str, width: int, height: int, orientation: int | None) -> dict:

@@ -238,9 +238,10 @@ def scan(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Index the photos in FOLDERS: find and embed every face, incrementally.
+    """Index the photos and videos in FOLDERS: find and embed every face, incrementally.
 
-    Unchanged files cost one stat; changed files are analysed again; moved or renamed files
+    A video's faces are the faces followed through it (tracks); a Live Photo's clip is kept
+    with its photo. Unchanged files cost one stat; changed files are analysed again; moved or renamed files
     keep their faces and names; files gone from disk leave the catalog. Interrupt at any time:
     the next scan carries on.
 
@@ -301,6 +302,7 @@ def scan(
         "profile": profile,
         "model": engine.model_id,
         "regions": vars(imported) if imported else None,
+        "live_clips": summary.live_clips,
     }
     # After SIGHUP the terminal may be gone: printing must not turn a clean stop into a crash.
     with contextlib.suppress(OSError):
@@ -389,11 +391,12 @@ def _print_scan_summary(report: dict, state: str) -> None:
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     analysed = report["new"] + report["changed"]
     rate = f" ({analysed / report['seconds']:.1f} photos/s)" if analysed and report["seconds"] else ""
+    clips = f"; {plural(report['live_clips'], 'Live Photo clip')} attached to photos" if report["live_clips"] else ""
     out.print(
         f"{state} in {report['seconds']:.1f} s{rate}: {report['new']} new, {report['changed']} changed, "
         f"{report['unchanged']} unchanged, {report['moved']} moved, {report['removed']} removed, "
         f"{plural(report['duplicates'], 'duplicate')}, {report['failed']} failed; "
-        f"{plural(report['faces'], 'face')} found",
+        f"{plural(report['faces'], 'face')} found{clips}",
         highlight=False,
     )
     if report["interrupted"]:
@@ -443,6 +446,8 @@ def status(
     rows = [
         ("catalog", stats["db"]),
         ("photos", stats["photos"]),
+        ("of them videos", stats["videos"]),
+        ("Live Photo clips", stats["live_clips"]),
         ("faces", stats["faces"]),
         ("photos without faces", stats["photos_without_faces"]),
         ("duplicates", stats["duplicates"]),
@@ -500,13 +505,14 @@ def faces(
         print_json(found)
         return
     table = Table(title=plural(len(found), "face"))
-    for column in ("id", "photo", "box x, y, w, h", "score", "person"):
+    for column in ("id", "photo", "time", "box x, y, w, h", "score", "person"):
         table.add_column(column)
     for face in found:
         who = escape(face["name"]) if face["name"] else (str(face["person"]) if face["person"] is not None else "-")
         table.add_row(
             str(face["id"]),
             escape(face["photo"]),
+            _span(face),
             ", ".join(f"{v:.0f}" for v in face["box"]),
             f"{face['score']:.3f}",
             who,
@@ -998,9 +1004,15 @@ def find(
         None
     ),
     device: Annotated[str, typer.Option(help=f"With --like: where the models run ({', '.join(DEVICES)}).")] = "auto",
+    detail: Annotated[
+        bool,
+        typer.Option(
+            "--detail", help="With NAMES: each file's kind and the people's faces in it, with times in videos."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
-    """Print the photos showing all NAMES (or any, with --any), newest first, one per line.
+    """Print the photos and videos showing all NAMES (or any, with --any), newest first, one per line.
 
     Example: photoface find "Alice Smith" Bob | xargs -d '\\n' open
     """
@@ -1008,22 +1020,40 @@ def find(
 
     if bool(names) == bool(like):
         raise fail("give names, or --like PHOTO")
+    if detail and like is not None:
+        raise fail("--detail goes with names, not --like")
     with open_catalog() as catalog:
         if like is not None:
             match = run_guarded(lambda: service.match_like(catalog, _engine(device), like))
-            paths = match.photos
+            found = match.photos
             _say_like(match)
+        elif detail:
+            found = run_guarded(lambda: service.find_appearances(catalog, names, any_of=any_of))
         else:
-            paths = run_guarded(lambda: service.find_photos(catalog, names, any_of=any_of))
+            found = run_guarded(lambda: service.find_photos(catalog, names, any_of=any_of))
     if as_json:
-        print_json(paths)
-    if not paths:
+        print_json(found)
+    if not found:
         raise nothing_found(f"no photo has {(' or ' if any_of else ' and ').join(names or [])}" if names else "")
     if as_json:
         return
-    for path in paths:
-        sys.stdout.buffer.write(os.fsencode(path) + b"\n")
+    for item in found:
+        line = os.fsencode(item["path"]) + _seen_at(item).encode() if detail else os.fsencode(item)
+        sys.stdout.buffer.write(line + b"\n")
     sys.stdout.flush()
+
+
+def _seen_at(appearance: dict) -> str:
+    """``\t0:03-0:05, 0:12-0:20`` for a video: when the people are seen in it; nothing for a photo."""
+    spans = [span for span in map(_span, appearance["faces"]) if span]
+    return "\t" + ", ".join(spans) if spans else ""
+
+
+def _span(face: dict) -> str:
+    """A video face's track as ``0:03-0:05`` (minutes:seconds); empty for a photo's face."""
+    from photoface.report import clock
+
+    return f"{clock(face['start'])}-{clock(face['end'])}" if face["start"] is not None else ""
 
 
 def _say_like(match) -> None:
@@ -1054,21 +1084,31 @@ def nothing_found(why: str) -> typer.Exit:
 
 @app.command()
 def identify(
-    photo: Annotated[Path, typer.Argument(help="A photo (need not be in the library).", show_default=False)],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write a copy with boxes and names.")] = None,
+    photo: Annotated[Path, typer.Argument(help="A photo or a video (need not be in the library).", show_default=False)],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write a copy with boxes and names (a video: every frame, no sound)."),
+    ] = None,
     device: Annotated[str, typer.Option(help=f"Where the models run: {', '.join(DEVICES)}.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Say who is in a photo: each face's nearest person (named or not), or unknown.
+    """Say who is in a photo or a video: each face's (a video: each face track's) nearest person
+    (named or not), or unknown.
 
-    Example: photoface identify party.jpg -o party-named.jpg
+    Example: photoface identify party.jpg -o party-named.jpg; photoface identify clip.mov -o clip-named.mp4
     """
     from photoface import people as service
+    from photoface.media import is_video_name
     from photoface.report import annotate
+    from photoface.video_identify import identify_and_label
 
+    video = is_video_name(photo.name)
     with open_catalog() as catalog:
-        found = run_guarded(lambda: service.identify(catalog, _engine(device), photo))
-    if output is not None:
+        if video:
+            found = run_guarded(lambda: identify_and_label(catalog, _engine(device), photo, output)).tracks
+        else:
+            found = run_guarded(lambda: service.identify(catalog, _engine(device), photo))
+    if output is not None and not video:
         run_guarded(lambda: annotate(photo, found, output))
     if as_json:
         print_json(found)
@@ -1076,12 +1116,13 @@ def identify(
         raise nothing_found(f"no face in {photo}")
     if as_json:
         return
-    table = Table(title=escape(f"{plural(len(found), 'face')} in {photo}"))
-    for column in ("face", "box x, y, w, h", "who", "distance"):
+    table = Table(title=escape(f"{plural(len(found), 'face track' if video else 'face')} in {photo}"))
+    for column in ("track" if video else "face", *(["seconds"] if video else []), "box x, y, w, h", "who", "distance"):
         table.add_column(column)
     for number, face in enumerate(found, 1):
         table.add_row(
             str(number),
+            *([f"{face['start']:.1f}-{face['end']:.1f}"] if video else []),
             ", ".join(f"{v:.0f}" for v in face["box"]),
             _identity(face["person"], face["name"]),
             f"{face['distance']:.2f}" if face["distance"] is not None else "",
@@ -1277,7 +1318,7 @@ def regions_import(
     folders: Annotated[list[Path], typer.Argument(help="Folders of catalogued photos.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Name faces from the XMP face regions (MWG, Microsoft) stored in the photos and their
+    """Name faces from the XMP face regions (MWG, Microsoft, IPTC, ACDSee) stored in the photos and their
     sidecars (photo.jpg.xmp, photo.xmp): the names you gave in digiKam, Lightroom or Picasa.
 
     Example: photoface regions import ~/Pictures
@@ -1414,17 +1455,22 @@ def run(**kwargs) -> None:
     """The ``photoface`` console script: the app, with the terminal kept to photoface's own lines."""
     from photoface.terminal import own_terminal
 
-    with own_terminal():
-        try:
-            app(args=_optional_ray_address(sys.argv[1:]), **kwargs)
-        except sqlite3.DatabaseError as exc:
-            # A damaged page read outside run_guarded: the same one line, never a traceback.
-            from photoface.catalog import default_path, describe_damage, is_damage
+    try:
+        with own_terminal():
+            try:
+                app(args=_optional_ray_address(sys.argv[1:]), **kwargs)
+            except sqlite3.DatabaseError as exc:
+                # A damaged page read outside run_guarded: the same one line, never a traceback.
+                from photoface.catalog import default_path, describe_damage, is_damage
 
-            if State.debug or not is_damage(exc):
-                raise
-            fail(describe_damage(State.db or default_path(), str(exc)))
-            sys.exit(EXIT_ERROR)
+                if State.debug or not is_damage(exc):
+                    raise
+                fail(describe_damage(State.db or default_path(), str(exc)))
+                sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:  # Ctrl-C as the terminal is handed back, after the command's own handling
+        if State.debug:
+            raise
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def _optional_ray_address(args: list[str]) -> list[str]:

@@ -52,7 +52,7 @@ row changes nothing.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -108,6 +108,10 @@ class Decisions:
     ignored: frozenset[int] = frozenset()  # strangers: keep their faces, take no new ones
     rejected: frozenset[tuple[int, int]] = frozenset()  # (face position, person): "not this person"
     born: dict[int, float] = dataclasses.field(default_factory=dict)  # person -> birth date (Julian day)
+    # What the answers taught (``photoface.learned.PersonScores.accepts``): for embeddings and
+    # the named people the neighbours vote for, whether each may be given to them automatically.
+    # Siblings lie as close as the person: the vote alone cannot tell them apart.
+    accepts: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -501,7 +505,7 @@ def _plan_all(faces: Faces, neighbours: Neighbours, decisions: Decisions, settin
             result[free] = _split_between_confirmed(faces, members, free, owner=owner, means=means)
     noise = eligible[(labels < 0) & ~faces.fixed[eligible]]
     voters = np.isin(result, sorted(decisions.named))
-    attached = _attach(noise, neighbours, result, voters=voters, distance=settings.distance, days=faces.days)
+    attached = _attach(noise, neighbours, result, voters=voters, settings=settings, faces=faces, decisions=decisions)
     _drop_rejected(result, faces, decisions.rejected)
     _drop_before_birth(result, faces, decisions.born)
     _one_face_per_person_per_photo(faces, result)
@@ -509,14 +513,23 @@ def _plan_all(faces: Faces, neighbours: Neighbours, decisions: Decisions, settin
 
 
 def plan_new(
-    faces: Faces, neighbours: Neighbours, new: np.ndarray, decisions: Decisions, settings: ClusterSettings
+    faces: Faces,
+    neighbours: Neighbours,
+    new: np.ndarray,
+    decisions: Decisions,
+    settings: ClusterSettings,
+    *,
+    decided: np.ndarray | None = None,
 ) -> Plan:
-    """Place only the faces marked ``new``; every other face keeps its person.
+    """Place only the faces marked ``new``, and the unassigned faces the user's latest answers
+    bear on; every other face keeps its person.
 
     A new face whose two nearest assigned faces are one person's, within the distance, joins
-    that person. The new faces left over, with the unassigned faces near them, are clustered
-    on their own graph: only clusters dense enough become new people. A new near-copy of a
-    face follows that face (``photoface.copies``).
+    that person. So does an unassigned face that is ``decided`` (rejected: it may be someone
+    else) or among the neighbours of one (faces confirmed for Alice vote for the faces around
+    them). The new faces left over, with the unassigned faces near them, are clustered on their
+    own graph: only clusters dense enough become new people. A new near-copy of a face follows
+    that face (``photoface.copies``).
     """
     groups = copies.find(faces, neighbours, _eligible(faces, settings))
     folded = _place_new(
@@ -525,19 +538,27 @@ def plan_new(
         groups.fold_mask(new),
         _fold(decisions, groups),
         settings,
+        decided=groups.fold_any(decided if decided is not None else np.zeros(len(new), bool)),
     )
     return _unfold(folded, groups, faces, decisions)
 
 
 def _place_new(
-    faces: Faces, neighbours: Neighbours, new: np.ndarray, decisions: Decisions, settings: ClusterSettings
+    faces: Faces,
+    neighbours: Neighbours,
+    new: np.ndarray,
+    decisions: Decisions,
+    settings: ClusterSettings,
+    *,
+    decided: np.ndarray,
 ) -> Plan:
     result = faces.persons.copy()
     result[new & ~faces.fixed] = NO_PERSON
     eligible = (faces.sizes >= settings.min_face_size) | faces.fixed
-    queries = np.flatnonzero(new & eligible & ~faces.fixed)
+    open_ = eligible & ~faces.fixed & (result == NO_PERSON)
+    queries = np.union1d(np.flatnonzero(new & eligible & ~faces.fixed), _around_decided(neighbours, decided, open_))
     voters = (result >= 0) & ~np.isin(result, sorted(decisions.ignored)) & ~new
-    attached = _attach(queries, neighbours, result, voters=voters, distance=settings.distance, days=faces.days)
+    attached = _attach(queries, neighbours, result, voters=voters, settings=settings, faces=faces, decisions=decisions)
     left = queries[result[queries] == NO_PERSON]
     near = neighbours.positions[left]
     near = near[near >= 0]
@@ -552,6 +573,13 @@ def _place_new(
     _drop_before_birth(result, faces, decisions.born)
     _one_face_per_person_per_photo(faces, result, only=np.flatnonzero(new))
     return Plan(result, clusters, attached)
+
+
+def _around_decided(neighbours: Neighbours, decided: np.ndarray, open_: np.ndarray) -> np.ndarray:
+    """The ``open_`` faces (unassigned, free) that are ``decided`` or neighbours of one."""
+    rows = neighbours.positions[decided]
+    near = np.union1d(np.flatnonzero(decided), rows[rows >= 0])
+    return near[open_[near]]
 
 
 def _clusters(
@@ -661,17 +689,21 @@ def _attach(
     result: np.ndarray,
     *,
     voters: np.ndarray,
-    distance: float,
-    days: np.ndarray | None = None,
+    settings: ClusterSettings,
+    faces: Faces,
+    decisions: Decisions,
 ) -> int:
-    """Queries whose two nearest voting faces belong to one person, within ``distance``, join
-    them; with ``days``, the voters photographed around each query's time come first (``vote``)."""
+    """Queries whose two nearest voting faces belong to one person, within the distance, join
+    them, where what the answers taught accepts it (``Decisions.accepts``); the voters
+    photographed around each query's time come first (``vote``)."""
     if not len(queries) or not voters.any():
         return 0
-    rows = neighbours.positions[queries]
+    rows, days = neighbours.positions[queries], faces.days
     near = None if days is None else near_in_time(days[queries][:, None], days[np.maximum(rows, 0)])
     winners, means = vote(rows, neighbours.squared[queries], result, voters, near=near)
-    close = (winners != -1) & (means <= distance)
+    close = (winners != -1) & (means <= settings.distance)
+    if decisions.accepts is not None and close.any():
+        close[close] = decisions.accepts(faces.embeddings[queries[close]], winners[close])
     result[queries[close]] = winners[close]
     return int(close.sum())
 

@@ -69,3 +69,36 @@ def backups_to_keep() -> int:
     if not value.isdigit():
         raise PhotofaceError(f"{BACKUPS_ENV}={value!r}: give how many backups to keep, a whole number (0: none)")
     return int(value)
+
+
+# Videos (photoface/media/video.py, photoface/media/tracks.py); measurements in docs/video.md.
+# Seconds between the frames of a video that are analysed.
+VIDEO_SAMPLE_INTERVAL = 0.5
+# Longer side of the frames a video is analysed at: keeps a 1080p video's faces from 50 px.
+VIDEO_MAX_SIDE = 960
+# FFmpeg decoder options for the analysis pass (frame_at, for frames people see, uses none):
+# no deblocking filter and FFmpeg's non-conforming shortcuts. 1080p H.264 decodes in about half
+# the CPU time and track embeddings move by at most 0.01 (squared distance).
+VIDEO_DECODER_OPTIONS = {"skip_loop_filter": "all", "flags2": "fast"}
+# Frames the engine analyses in one batch: bounds a video's memory to a few frames.
+VIDEO_BATCH_FRAMES = 4
+# Largest frame a video may have: 8K (8192x4320), the most H.264 and HEVC levels allow; the
+# decoder keeps several reference frames of this size, so the limit is lower than a photo's.
+MAX_VIDEO_PIXELS = 8192 * 4320
+# A video's analysis gives up after this floor plus this many seconds per second of video.
+VIDEO_TIME_FLOOR = 60.0
+VIDEO_TIME_PER_SECOND = 2.0
+# Linking faces into tracks: a face may go unseen this many seconds and continue its track.
+VIDEO_TRACK_GAP = 1.5
+# A face continues a track when its box overlaps the track's last box by this IoU and its
+# embedding is within VIDEO_TRACK_NEAR (squared distance) of the track's last face or of the
+# mean of its last VIDEO_TRACK_RECENT faces, or, having moved, within VIDEO_TRACK_FAR: the clustering's
+# same-person distance (1.0) and its "sure" distance (0.65).
+VIDEO_TRACK_IOU = 0.3
+VIDEO_TRACK_NEAR = 1.0
+VIDEO_TRACK_FAR = 0.65
+VIDEO_TRACK_RECENT = 5
+# A track's embedding is the mean of its clearest faces' (score x size), this many.
+VIDEO_TRACK_MEAN_OF = 5
+# A track found in one sampled frame only is kept when its detection score reaches this.
+VIDEO_TRACK_SINGLE_SCORE = 0.95

@@ -69,6 +69,15 @@ class NearCopies:
         """A per-face flag per group: the leader's."""
         return mask[self.leaders] if self.any else mask
 
+    def fold_any(self, mask: np.ndarray) -> np.ndarray:
+        """A per-face flag per group: set where any member's is (a decision on a copy is one
+        on its group)."""
+        if not self.any:
+            return mask
+        folded = np.zeros(len(self.leaders), bool)
+        folded[self._folded_index()[mask]] = True
+        return folded
+
     def fold_rejected(self, rejected: frozenset[tuple[int, int]]) -> frozenset[tuple[int, int]]:
         """The leaders' rejections, at their rows: a group never goes to a person its leader
         was taken from (a member's own rejection is applied to it after ``expand``)."""

@@ -1,4 +1,5 @@
-"""Walk photo folders: which image files exist, with their size and mtime. No models, no SQL."""
+"""Walk photo folders: which image and video files exist, with their size and mtime, and which
+videos are the Live Photo clips of a photo beside them. No models, no SQL."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from photoface.media import RAW_SUFFIXES, is_video_name
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif"})
+IMAGE_SUFFIXES |= RAW_SUFFIXES  # camera RAW files (dng, cr2, nef, ...)
+# A phone's Live Photo: the still (IMG_0001.HEIC or .JPG) and its clip (IMG_0001.MOV) side by side.
+LIVE_PHOTO_STILLS = frozenset({".heic", ".heif", ".jpg", ".jpeg"})
+LIVE_PHOTO_CLIP = ".mov"
 
 
 @dataclass(frozen=True)
@@ -16,6 +23,7 @@ class FileEntry:
     path: str  # absolute
     size: int
     mtime_ns: int
+    live_clip: str | None = None  # the Live Photo clip beside this photo (absolute), not walked on its own
 
 
 @dataclass(frozen=True)
@@ -28,8 +36,30 @@ def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
 
 
+def is_media_name(name: str) -> bool:
+    """A photo or a video: what a scan looks at."""
+    return is_image_name(name) or is_video_name(name)
+
+
+def live_photo_clips(names: Sequence[str]) -> dict[str, str]:
+    """Among the file names of one folder: each Live Photo still's name -> its clip's name (same
+    stem, any case of the suffixes)."""
+    clips = {}
+    for name in names:
+        stem, suffix = os.path.splitext(name)
+        if suffix.lower() == LIVE_PHOTO_CLIP:
+            clips[stem] = name
+    return {
+        name: clips[stem]
+        for name in names
+        for stem, suffix in [os.path.splitext(name)]
+        if suffix.lower() in LIVE_PHOTO_STILLS and stem in clips
+    }
+
+
 def walk(roots: Sequence[Path], *, include_hidden: bool = False) -> Iterator[FileEntry | WalkError]:
-    """Every image file under ``roots`` (sorted, depth first), once.
+    """Every image and video file under ``roots`` (sorted, depth first), once; a Live Photo's clip
+    comes as its photo's ``live_clip``, not as a file of its own.
 
     Symbolic links are followed, but each directory is entered once (by device and inode),
     so a link loop or two links to one folder never repeat files. Unreadable folders are
@@ -39,9 +69,19 @@ def walk(roots: Sequence[Path], *, include_hidden: bool = False) -> Iterator[Fil
     for root in map(os.path.abspath, roots):
         if os.path.isfile(root):  # a single photo named on the command line
             info = os.stat(root)
-            yield FileEntry(root, info.st_size, info.st_mtime_ns)
+            yield FileEntry(root, info.st_size, info.st_mtime_ns, _clip_beside(root))
         else:
             yield from _walk_dir(root, seen_dirs, include_hidden)
+
+
+def _clip_beside(path: str) -> str | None:
+    """The Live Photo clip of the photo at ``path``, found in its folder, if any."""
+    folder, name = os.path.split(path)
+    try:
+        clip = live_photo_clips(os.listdir(folder)).get(name)
+    except OSError:  # the folder cannot be listed: no clip known
+        return None
+    return os.path.join(folder, clip) if clip is not None else None
 
 
 def _walk_dir(path: str, seen: set[tuple[int, int]], include_hidden: bool) -> Iterator[FileEntry | WalkError]:
@@ -56,16 +96,18 @@ def _walk_dir(path: str, seen: set[tuple[int, int]], include_hidden: bool) -> It
         yield WalkError(path, f"cannot read folder ({exc.strerror or exc})")
         return
     subdirs = []
+    entries = [entry for entry in entries if include_hidden or not entry.name.startswith(".")]
+    clips = live_photo_clips([entry.name for entry in entries])
+    attached = set(clips.values())
     for entry in entries:
-        if not include_hidden and entry.name.startswith("."):
-            continue
         try:
             if entry.is_dir():
                 subdirs.append(entry.path)
-            elif is_image_name(entry.name):
+            elif is_media_name(entry.name) and entry.name not in attached:
                 info = entry.stat()  # follows links; raises for a dangling one
+                clip = os.path.join(path, clips[entry.name]) if entry.name in clips else None
                 if stat.S_ISREG(info.st_mode):
-                    yield FileEntry(entry.path, info.st_size, info.st_mtime_ns)
+                    yield FileEntry(entry.path, info.st_size, info.st_mtime_ns, clip)
         except OSError as exc:  # a dangling link, a file vanishing mid-walk
             reason = "broken symbolic link" if entry.is_symlink() else f"cannot stat file ({exc.strerror or exc})"
             yield WalkError(entry.path, reason)

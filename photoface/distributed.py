@@ -4,11 +4,12 @@ only writer of it. This is the only module that imports ray.
 
 Each actor reads its photos from the path (shared storage) or gets their bytes from the driver
 (``ship_bytes``), hashes and decodes them as the local scan does (``scan.prepare_file``), and
-returns what the catalog stores, without pixels. At most two batches per actor are in flight,
-so memory is bounded whatever the library's size. An actor whose process or node dies is
-restarted by Ray and its batches retried; a batch that still fails is sent again to the pool,
-and only after three tries are its photos recorded as failed. A photo is written once: each
-batch's result is taken once, however often it was computed.
+returns what the catalog stores, without pixels; a video is a task of its own, its frames
+decoded on the actor (from the bytes sent, when shipped) and its face tracks returned. At most
+two batches per actor are in flight, so memory is bounded whatever the library's size. An actor
+whose process or node dies is restarted by Ray and its batches retried; a batch that still fails
+is sent again to the pool, and only after three tries are its photos recorded as failed. A photo
+is written once: each batch's result is taken once, however often it was computed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 
 from photoface.crawler import FileEntry
 from photoface.errors import PhotofaceError
-from photoface.scan import EngineSettings, PhotoRecord, Prepared, analyse_prepared, prepare_file
+from photoface.scan import EngineSettings, PhotoRecord, Prepared, analyse_prepared, prepare_file, task_batches
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class RayAnalysis:
     ) -> Iterator[Prepared]:
         """Every item of ``todo``, analysed, in the order batches finish. (``known`` is not sent:
         a cluster's workers decode all they get, and the driver writes known content as a copy.)"""
-        batches = [todo[start : start + BATCH] for start in range(0, len(todo), BATCH)]
+        batches = list(task_batches(todo, BATCH))
         waiting = list(reversed(batches))
         running: dict = {}  # result ref -> (batch, tries, actor index)
         load = [0] * len(self.actors)

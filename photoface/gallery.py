@@ -30,6 +30,7 @@ from photoface import __version__
 from photoface.catalog import Catalog
 from photoface.errors import PhotofaceError
 from photoface.people import most_typical_first
+from photoface.report import clock
 from photoface.thumbnails import ThumbnailCache, default_folder, thumbnail_name
 
 PAGE_SIZE = 500  # faces on one page; with lazy loading the browser fetches only what is on screen
@@ -61,6 +62,7 @@ class Tile:
     thumb: str  # path relative to the output folder
     assigned: str | None
     size: float
+    frame: float | None = None  # a video's face: the time of the frame it is shown on
 
 
 @dataclass
@@ -158,7 +160,8 @@ class Pages:
 
 # ---------------------------------------------------------------------------- thumbnails
 def _tile(face: dict) -> Tile:
-    return Tile(face["id"], face["photo"], f"thumbs/{thumbnail_name(face)}", face["assigned"], face["size"])
+    thumb = f"thumbs/{thumbnail_name(face)}"
+    return Tile(face["id"], face["photo"], thumb, face["assigned"], face["size"], face["frame_time"])
 
 
 def _make_thumbnails(
@@ -325,9 +328,10 @@ def _faces_grid(tiles: Iterable[Tile], root: str, pages: Pages, note: Callable[[
     cells = []
     for tile in tiles:
         badge = f'<span class="badge {_e(tile.assigned or "none")}">{_e(tile.assigned or "unassigned")}</span>'
+        at = f' <span class="time">video at {clock(tile.frame)}</span>' if tile.frame is not None else ""
         cells.append(
             f'<figure class="face" id="face-{tile.id}">{pages.photo_link(tile, _thumb(tile, root))}'
-            f"<figcaption>face {tile.id} {badge}{note(tile)}</figcaption></figure>"
+            f"<figcaption>face {tile.id} {badge}{at}{note(tile)}</figcaption></figure>"
         )
     return f'<div class="grid">{"".join(cells)}</div>'
 

@@ -1,5 +1,8 @@
 """Open any photo as an upright RGB image, cheaply, or fail with ``ImageLoadError``.
 
+Pillow reads the common formats, pillow-heif HEIC/HEIF, and ``photoface.media.raw`` gives camera
+RAW files (their preview, or a half-size decode) as pictures finished here like any other.
+
 The detector may see a reduced copy (``scale`` < 1); everything it reports is mapped back to
 the full-resolution, orientation-corrected frame with ``LoadedImage.scale``.
 """
@@ -18,17 +21,18 @@ from PIL import Image, UnidentifiedImageError
 
 from photoface import config
 from photoface.errors import ImageLoadError
+from photoface.media import RAW_SUFFIXES, raw
 
 # EXIF orientations 5-8 swap width and height.
 _TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
 
-try:  # HEIC/HEIF is an optional extra: pip install "photoface[heif]"
+try:  # a dependency: only a broken install lacks it, and then HEIC files say so (_unidentified_reason)
     from pillow_heif import register_heif_opener
 
     register_heif_opener()
-    HEIF_SUPPORTED = True
-except ImportError:
-    HEIF_SUPPORTED = False
+    HEIF_MISSING: str | None = None
+except ImportError as exc:  # pillow-heif absent, or its libheif failed to load
+    HEIF_MISSING = f"pillow-heif cannot be imported ({exc}): pip install --force-reinstall pillow-heif"
 
 HEIF_SUFFIXES = {".heic", ".heif"}
 
@@ -117,6 +121,8 @@ def load_image(
     path = Path(source)
     with decoding(str(path)) as said:
         try:
+            if path.suffix.lower() in RAW_SUFFIXES:
+                return _load_raw(path, max_side, data)
             with Image.open(io.BytesIO(data) if data is not None else path) as img:
                 return _prepare(img, max_side, str(path))
         except ImageLoadError:
@@ -127,7 +133,7 @@ def load_image(
             raise ImageLoadError(path, "permission denied: check the file's read permission") from None
         except IsADirectoryError:
             raise ImageLoadError(path, "is a directory, not an image") from None
-        except UnidentifiedImageError:
+        except (UnidentifiedImageError, raw.NotRawError):
             raise ImageLoadError(path, _unidentified_reason(path, data)) from None
         except MemoryError:
             raise ImageLoadError(path, "not enough memory to decode it") from None
@@ -136,15 +142,35 @@ def load_image(
             raise ImageLoadError(path, _decode_reason(exc, said)) from None
 
 
-def _prepare(img: Image.Image, max_side: int | None, name: str) -> LoadedImage:
+def _load_raw(path: Path, max_side: int | None, data: bytes | None) -> LoadedImage:
+    """A RAW file through its preview, or a half-size decode where it has none big enough."""
+    with raw.opened(path, data) as raw_file:
+        picture = raw_file.preview()
+        if picture is None:
+            with _DECODE_MEMORY.reserve(raw_file.decode_bytes):
+                picture = raw_file.decode()
+        with picture.image as img:
+            exif = picture.exif if picture.exif is not None else _read_exif(img)
+            return _prepare(img, max_side, str(path), (picture.orientation, _exif_fields(exif)[1]))
+
+
+def _prepare(
+    img: Image.Image, max_side: int | None, name: str, fields: tuple[int, str | None] | None = None
+) -> LoadedImage:
+    """``img`` upright, RGB and reduced; ``fields`` (orientation, taken_at) where not in its own EXIF."""
     width, height = img.size
     if width * height > config.MAX_IMAGE_PIXELS:
         limit = f"{config.MAX_IMAGE_PIXELS:,}-pixel limit"
         raise ImageLoadError(name, f"{width}x{height} pixels is over the {limit} (possible decompression bomb)")
     if width < 1 or height < 1:
         raise ImageLoadError(name, f"{width}x{height} pixels: the header claims an empty image")
-    orientation, taken_at = _exif_fields(img)
-    full_size = (height, width) if orientation in _TRANSPOSED_ORIENTATIONS else (width, height)
+    orientation, taken_at = fields or _exif_fields(_read_exif(img))
+    turn = orientation
+    if img.format == "HEIF":
+        # libheif applies the container's rotation (irot/imir) as it decodes, whatever the EXIF
+        # says (pillow-heif keeps the EXIF tag as original_orientation): never turn twice.
+        orientation, turn = img.info.get("original_orientation") or orientation, 1
+    full_size = (height, width) if turn in _TRANSPOSED_ORIENTATIONS else (width, height)
     if max_side and img.format == "JPEG":
         # DCT-domain downscaling: decodes at 1/2, 1/4 or 1/8 size, never below the request.
         factor = max(full_size) / max_side
@@ -155,8 +181,8 @@ def _prepare(img: Image.Image, max_side: int | None, name: str) -> LoadedImage:
         if max_side and max(img.size) > max_side:
             # Shrink in the decoded mode, before any conversion makes full-size copies.
             img = img.resize(fit_within(img.size, max_side), Image.Resampling.BILINEAR)
-    if orientation in UPRIGHT_TRANSPOSES:
-        img = img.transpose(UPRIGHT_TRANSPOSES[orientation])
+    if turn in UPRIGHT_TRANSPOSES:
+        img = img.transpose(UPRIGHT_TRANSPOSES[turn])
     return LoadedImage(to_rgb(img), full_size, orientation, taken_at)
 
 
@@ -240,10 +266,16 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _exif_fields(img: Image.Image) -> tuple[int, str | None]:
+def _read_exif(img: Image.Image) -> Image.Exif:
+    try:
+        return img.getexif()
+    except (ValueError, TypeError, OSError, SyntaxError, KeyError):
+        return Image.Exif()  # unreadable EXIF is not a reason to lose the photo
+
+
+def _exif_fields(exif: Image.Exif) -> tuple[int, str | None]:
     """EXIF orientation (1 if absent or damaged) and DateTimeOriginal as ISO 8601."""
     try:
-        exif = img.getexif()
         orientation = int(exif.get(0x0112, 1))
         stamp = exif.get_ifd(0x8769).get(0x9003) or exif.get(0x0132)
     except (ValueError, TypeError, OSError, SyntaxError, KeyError):
@@ -284,8 +316,8 @@ _NOT_IMAGE_SIGNATURES = {
 
 
 def _unidentified_reason(path: Path, data: bytes | None) -> str:
-    if path.suffix.lower() in HEIF_SUFFIXES and not HEIF_SUPPORTED:
-        return 'HEIC/HEIF needs the optional extra: pip install "photoface[heif]"'
+    if path.suffix.lower() in HEIF_SUFFIXES and HEIF_MISSING:
+        return HEIF_MISSING
     if data is None:
         with open(path, "rb") as handle:
             data = handle.read(512)
@@ -297,6 +329,8 @@ def _unidentified_reason(path: Path, data: bytes | None) -> str:
         other = "a text file"
     if other:
         return f"{other}, not an image: wrong extension"
+    if path.suffix.lower() in RAW_SUFFIXES:
+        return f"not a RAW file LibRaw {raw.LIBRAW_VERSION} can read (damaged, or from a camera newer than it)"
     kind = next((name for magic, name in _SIGNATURES.items() if data.startswith(magic)), None)
     if kind is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         kind = "WebP"
@@ -307,11 +341,12 @@ def _unidentified_reason(path: Path, data: bytes | None) -> str:
 
 def _decode_reason(exc: BaseException, said: list[str]) -> str:
     """The decoder's error, plus the first thing it warned about, when that adds something."""
-    reason = f"cannot decode image ({_first_line(exc)})"
+    reason = f"cannot decode image ({first_line(exc)})"
     extra = next((line for line in said if line not in reason), None)
-    return f"{reason}; the decoder warned: {_first_line(extra)}" if extra else reason
+    return f"{reason}; the decoder warned: {first_line(extra)}" if extra else reason
 
 
-def _first_line(exc: BaseException | str) -> str:
+def first_line(exc: BaseException | str) -> str:
+    """The first line of an error (or a message), for a one-line reason."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

@@ -96,8 +96,9 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: 
     data = catalog.cluster_input()
     faces = Faces(**data.arrays)
     new_count = int(data.new.sum())
+    decided = data.decided if data.decided is not None else np.zeros(len(faces.ids), bool)
     mode = "full" if full or new_count > INCREMENTAL_SHARE * len(faces.ids) else "incremental"
-    if mode == "incremental" and not new_count:
+    if mode == "incremental" and not new_count and not decided.any():
         mode = "up to date"
     if mode == "up to date":
         outcome = Plan(faces.persons.copy(), 0, 0)
@@ -106,7 +107,8 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: 
         if mode == "full":
             outcome = plan(faces, face_graph(index, faces), decisions, settings)
         else:
-            outcome = plan_new(faces, _graph_around_new(index, faces, data.new), data.new, decisions, settings)
+            rows = _graph_around_new(index, faces, data.new | decided)
+            outcome = plan_new(faces, rows, data.new, decisions, settings, decided=decided)
     persons = outcome.persons.copy()
     with catalog.transaction():
         # New people are -2, -3, ... (new_person(k)), numbered in the order clusters were found.
@@ -123,7 +125,7 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: 
         )
         catalog.delete_empty_unnamed_people()
         catalog.set_copies(_copies_found(faces, data, outcome, mode))
-        catalog.mark_clustered(faces.ids[data.new].tolist())
+        catalog.mark_clustered(faces.ids[data.new | decided].tolist())
     assigned = int((persons != NO_PERSON).sum())
     return ClusterReport(
         people=len(np.unique(persons[persons != NO_PERSON])),
@@ -155,7 +157,8 @@ def _copies_found(faces: Faces, data: ClusterInput, outcome: Plan, mode: str) ->
 def _decisions(data: ClusterInput, faces: Faces) -> Decisions:
     position = {int(face): i for i, face in enumerate(faces.ids)}
     rejected = frozenset((position[face], person) for face, person in data.rejections if face in position)
-    return Decisions(named=data.named, ignored=data.ignored, rejected=rejected, born=data.born)
+    taught = learned.learn(faces, data.named, data.rejections)
+    return Decisions(named=data.named, ignored=data.ignored, rejected=rejected, born=data.born, accepts=taught.accepts)
 
 
 def face_graph(
@@ -479,6 +482,12 @@ def age(born: str | None, taken_at: str | None) -> int | None:
 def find_photos(catalog: Catalog, names: Sequence[str], *, any_of: bool = False) -> list[str]:
     people = [resolve(catalog, name)["id"] for name in names]
     return catalog.photos_of(people, every=not any_of)
+
+
+def find_appearances(catalog: Catalog, names: Sequence[str], *, any_of: bool = False) -> list[dict]:
+    """``find_photos`` with each file's kind and these people's faces in it (a video's with times)."""
+    people = [resolve(catalog, name)["id"] for name in names]
+    return catalog.appearances(people, every=not any_of)
 
 
 def match_people(

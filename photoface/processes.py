@@ -2,8 +2,9 @@
 
 Each worker holds one loaded ``FaceEngine`` (one inference thread) and reads, hashes, decodes
 and analyses whole batches of photos (``scan.prepare_file``, ``scan.analyse_prepared``), then
-returns what the catalog stores, without pixels. The scanning process only walks, compares with
-the catalog and writes it. Why processes and not threads: the Python between network calls
+returns what the catalog stores, without pixels. A video is a task of its own: the worker decodes
+its frames a few at a time and returns its face tracks. The scanning process only walks, compares
+with the catalog and writes it. Why processes and not threads: the Python between network calls
 (pyramid, crops, NMS, alignment) holds the interpreter lock, so two engine threads in one
 process reach 1.66x one thread's speed on 2 cores, and two processes 1.9x (docs/benchmarks.md).
 
@@ -31,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from photoface.crawler import FileEntry
-from photoface.scan import EngineSettings, PhotoRecord, Prepared, analyse_prepared, prepare_file
+from photoface.scan import EngineSettings, PhotoRecord, Prepared, analyse_prepared, prepare_file, task_batches
 from photoface.terminal import own_terminal, terminal_on_fd2
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class ProcessAnalysis:
         if not todo:
             return
         self.settings = replace(self.settings, rescan=rescan, known=frozenset(known))
-        waiting = deque((batch, 1) for batch in _batches(todo))
+        waiting = deque((batch, 1) for batch in task_batches(todo, BATCH, BATCH_BYTES))
         running: deque[tuple[list[Item], int, Future]] = deque()
         while waiting or running:
             while waiting and len(running) < self.workers * IN_FLIGHT_PER_WORKER:
@@ -133,19 +134,6 @@ class ProcessAnalysis:
 
     def close(self) -> None:
         self._stop(wait=True)
-
-
-def _batches(todo: list[Item]) -> Iterator[list[Item]]:
-    batch: list[Item] = []
-    size = 0
-    for item in todo:
-        if batch and (len(batch) == BATCH or size + item[0].size > BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(item)
-        size += item[0].size
-    if batch:
-        yield batch
 
 
 # ------------------------------------------------------------------ in the worker process

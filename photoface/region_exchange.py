@@ -104,7 +104,7 @@ def import_regions(
     report = RegionImport()
     looker = _Looker(engine)
     for photo in catalog.photos_for_regions(paths, roots):
-        stated = _photo_regions(Path(photo["path"]), report)
+        stated = _photo_regions(photo, report)
         if not any(found.regions for _, found in stated):
             continue
         report.photos += 1
@@ -153,15 +153,16 @@ class _Looker:
         return face_in_box(self.engine(), self.image(path), box)
 
 
-def _photo_regions(path: Path, report: RegionImport) -> list[tuple[Path, StatedRegions]]:
+def _photo_regions(photo: dict, report: RegionImport) -> list[tuple[Path, StatedRegions]]:
     """What the photo and each of its sidecars state, source by source: each may come from
     another tool, with its own convention."""
+    path, size = Path(photo["path"]), stored_size((photo["width"], photo["height"]), photo["orientation"])
     found = []
     for source, read in [(path, embedded_xmp), *((car, _read_sidecar) for car in sidecars(path))]:
         try:
             packet = read(source)
             if packet:
-                stated = read_stated(packet)
+                stated = read_stated(packet, size)
                 found.append((source, stated))
                 report.skipped += [f"{printable(source)}: {problem}" for problem in stated.skipped]
         except (RegionError, OSError, ValueError, SyntaxError) as exc:
@@ -177,16 +178,17 @@ def _placed(photo: dict, stated: list[tuple[Path, StatedRegions]], faces: list[B
     for source, found in stated:
         if not found.regions:
             continue
-        options = readings(found.dims, upright, orientation)
+        options = readings(found.dims, upright, orientation, found.orientation)
         reading, hits = choose_reading(found.regions, options, upright, faces)
         how = f"{hits} of {len(found.regions)} on detected faces"
         if hits == 0 and len(options) > 1 and looker.available:
             reading, how = _by_looking(photo, found, options, looker)
         log.info(
-            "%s: regions read as %s (EXIF orientation %s, AppliedToDimensions %s; %s)",
+            "%s: regions read as %s (EXIF orientation %s, XMP orientation %s, AppliedToDimensions %s; %s)",
             printable(source),
             reading.label,
             orientation,
+            found.orientation or "not stated",
             DIMS_SAY[dims_frame(found.dims, stored_size(upright, orientation))],
             how,
         )

@@ -6,7 +6,9 @@ Three layers, top to bottom:
 - geometry (pure): Metadata Working Group areas (normalised centre x/y and w/h of the image
   *as stored*) and Microsoft People Tagging rectangles (normalised top-left x/y, w/h, also of
   the stored image) to and from photoface's boxes (pixels of the upright, full-resolution
-  photo), for all eight EXIF orientations;
+  photo), for all eight EXIF orientations. ACDSee areas are MWG's (centre x/y, normalised:
+  exiftool's acdsee.config, whose MWG-to-ACDSee conversion copies the area unchanged); IPTC
+  region boundaries are top-left x/y in relative or pixel units, turned into MWG areas;
 - reading: an XMP packet (embedded, or a sidecar) parsed as untrusted XML (defusedxml: no
   DTD, no entities; a size limit), with the RDF shorthand forms tools use, into regions *as
   stated* (normalised areas, AppliedToDimensions if any);
@@ -44,6 +46,12 @@ ST_DIM = "http://ns.adobe.com/xap/1.0/sType/Dimensions#"
 MP = "http://ns.microsoft.com/photo/1.2/"
 MPRI = "http://ns.microsoft.com/photo/1.2/t/RegionInfo#"
 MPREG = "http://ns.microsoft.com/photo/1.2/t/Region#"
+IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
+XMP_BASIC = "http://ns.adobe.com/xap/1.0/"  # xmp:Identifier, in IPTC's controlled vocabulary entries
+ACDSEE_RS = "http://ns.acdsee.com/regions/"
+ACDSEE_AREA = "http://ns.acdsee.com/sType/Area#"
+ACDSEE_DIM = "http://ns.acdsee.com/sType/Dimensions#"
+TIFF = "http://ns.adobe.com/tiff/1.0/"
 PHOTOFACE = "https://photoface.example/ns/regions/1.0/"  # marks the description photoface wrote
 
 MAX_XMP_BYTES = 4 * 2**20  # larger packets are refused unread (real ones are kilobytes)
@@ -142,20 +150,44 @@ _PACKET_END = re.compile(rb"<\?xpacket\s+end=[\"'][rw][\"']\s*\?>")
 @dataclass(frozen=True)
 class StatedRegion:
     """A named face region as the file states it: a normalised area whose frame (the stored
-    image or the image as shown) is not decided yet."""
+    image or the image as shown) is not decided yet. ``divided_by``: the pixel size a pixel
+    boundary was divided by (the stored image's), so a reading whose frame is that turned a
+    quarter divides by its own size instead."""
 
     name: str
     area: Area
+    divided_by: tuple[float, float] | None = None
 
 
 @dataclass
 class StatedRegions:
     """What one XMP packet says: its named face regions, its AppliedToDimensions (None when
-    missing or not sizes) and what was skipped, with the reason."""
+    missing or not sizes), its ``tiff:Orientation`` (None when it states none) and what was
+    skipped, with the reason."""
 
     regions: list[StatedRegion] = field(default_factory=list)
     dims: tuple[float, float] | None = None
+    orientation: int | None = None
     skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AreaSchema:
+    """Where an MWG-style region list keeps its fields: MWG's own names, or ACDSee's copy of
+    them (areas under ``DLYArea``, the one ACDSee shows and the user corrects, else the
+    detector's ``ALGArea``)."""
+
+    label: str  # how a skipped region is named in its reason
+    regions: str  # the namespace of Regions, AppliedToDimensions, RegionList, Name, Type
+    area: str  # the namespace of x, y, w, h and unit
+    dims: str  # the namespace of the dimensions' w and h
+    areas: tuple[str, ...]  # the area fields, the preferred first
+
+
+MWG_SCHEMA = AreaSchema("region", MWG_RS, ST_AREA, ST_DIM, ("Area",))
+ACDSEE_SCHEMA = AreaSchema("ACDSee region", ACDSEE_RS, ACDSEE_AREA, ACDSEE_DIM, ("DLYArea", "ALGArea"))
+PERSON_TYPES = ("human", "face")  # IPTC image region types (cv.iptc.org/newscodes/imageregiontype) of people
+SUBJECT_ROLES = ("subjectarea", "mainsubjectarea")  # IPTC region roles that, with a name, mark a person
 
 
 @dataclass(frozen=True)
@@ -183,10 +215,10 @@ def embedded_xmp(photo: Path) -> bytes | None:
 
 
 def read_regions(packet: bytes, upright: tuple[int, int], orientation: int) -> tuple[list[Region], list[str]]:
-    """The named face regions in an XMP packet (MWG and Microsoft) in the standard's reading
+    """The named face regions in an XMP packet (every convention) in the standard's reading
     (the first of ``readings``), and why any were skipped. The import decides the reading
     per photo from its faces instead (``choose_reading``)."""
-    stated = read_stated(packet)
+    stated = read_stated(packet, stored_size(upright, orientation))
     reading = readings(stated.dims, upright, orientation)[0]
     return [place(region, reading, upright) for region in stated.regions], stated.skipped
 
@@ -194,20 +226,27 @@ def read_regions(packet: bytes, upright: tuple[int, int], orientation: int) -> t
 def foreign_regions(text: str, upright: tuple[int, int], orientation: int, faces: Sequence[Box] = ()) -> list[Region]:
     """The regions of a sidecar that photoface did not write (other tools' names), in the
     reading that puts them on ``faces`` (photoface's named faces of the photo)."""
-    stated = read_stated(_without_our_description(text).encode())
-    reading, _ = choose_reading(stated.regions, readings(stated.dims, upright, orientation), upright, faces)
+    stated = read_stated(_without_our_description(text).encode(), stored_size(upright, orientation))
+    options = readings(stated.dims, upright, orientation, stated.orientation)
+    reading, _ = choose_reading(stated.regions, options, upright, faces)
     return [place(region, reading, upright) for region in stated.regions]
 
 
-def read_stated(packet: bytes) -> StatedRegions:
-    """The regions of both standards in one packet, as stated (the first ``MAX_REGIONS``: the
-    rest are counted, not read). A Microsoft region that repeats an MWG region of another type
-    (a pet) is not a face either."""
+def read_stated(packet: bytes, size: tuple[int, int] | None = None) -> StatedRegions:
+    """The regions of every convention in one packet (MWG, ACDSee, IPTC, Microsoft), as stated
+    (the first ``MAX_REGIONS``: the rest are counted, not read). ``size``: the stored image's,
+    which IPTC pixel boundaries are divided by. A Microsoft region that repeats a region of
+    another type (a pet) is not a face either."""
     root = parse_xmp(packet)
-    stated = StatedRegions()
+    stated = StatedRegions(orientation=_stated_orientation(root))
     found: list[StatedRegion] = []
     not_faces: list[StatedRegion] = []
-    entries = chain(_mwg_lists(root, stated, not_faces), _mp_lists(root, not_faces))
+    entries = chain(
+        _area_lists(root, MWG_SCHEMA, stated, not_faces),
+        _area_lists(root, ACDSEE_SCHEMA, stated, not_faces),
+        _iptc_regions(root, size),
+        _mp_lists(root, not_faces),
+    )
     for region, problem in islice(entries, MAX_REGIONS):
         (found.append(region) if region else stated.skipped.append(problem))
     rest = sum(1 for _ in entries)
@@ -217,14 +256,26 @@ def read_stated(packet: bytes) -> StatedRegions:
     return stated
 
 
-def _mwg_lists(
-    root: Element, stated: StatedRegions, not_faces: list[StatedRegion]
+def _area_lists(
+    root: Element, schema: AreaSchema, stated: StatedRegions, not_faces: list[StatedRegion]
 ) -> Iterator[tuple[StatedRegion | None, str]]:
-    for info in root.iter(f"{{{MWG_RS}}}Regions"):
+    for info in root.iter(f"{{{schema.regions}}}Regions"):
         fields = _struct(info)
-        dims = _dimensions(fields.get(f"{{{MWG_RS}}}AppliedToDimensions"))
+        dims = _dimensions(fields.get(f"{{{schema.regions}}}AppliedToDimensions"), schema.dims)
         stated.dims = stated.dims or dims
-        yield from _mwg_regions(fields, dims, not_faces)
+        yield from _area_regions(fields, schema, dims, not_faces)
+
+
+def _stated_orientation(root: Element) -> int | None:
+    """The packet's ``tiff:Orientation`` (attribute or element form), if it is one of the eight."""
+    key = f"{{{TIFF}}}Orientation"
+    values = chain(
+        (node.get(key) for node in root.iter(f"{{{RDF}}}Description")), (node.text for node in root.iter(key))
+    )
+    for value in values:
+        if value and value.strip() in {"1", "2", "3", "4", "5", "6", "7", "8"}:
+            return int(value)
+    return None
 
 
 def _mp_lists(root: Element, not_faces: list[StatedRegion]) -> Iterator[tuple[StatedRegion | None, str]]:
@@ -293,44 +344,169 @@ def _number(fields: dict, key: str) -> float:
         return float("nan")
 
 
-def _dimensions(node: str | Element | None) -> tuple[float, float] | None:
+def _dimensions(node: str | Element | None, namespace: str) -> tuple[float, float] | None:
     """AppliedToDimensions as (w, h); None when missing or not sizes (osxphotos writes only the unit)."""
     if not isinstance(node, Element):
         return None
     fields = _struct(node)
-    width, height = _number(fields, f"{{{ST_DIM}}}w"), _number(fields, f"{{{ST_DIM}}}h")
+    width, height = _number(fields, f"{{{namespace}}}w"), _number(fields, f"{{{namespace}}}h")
     return (width, height) if width > 0 and height > 0 and math.isfinite(width * height) else None
 
 
-def _mwg_regions(
-    info: dict, dims: tuple[float, float] | None, not_faces: list[StatedRegion]
+def _area_regions(
+    info: dict, schema: AreaSchema, dims: tuple[float, float] | None, not_faces: list[StatedRegion]
 ) -> Iterator[tuple[StatedRegion | None, str]]:
-    for item in _items(info.get(f"{{{MWG_RS}}}RegionList")):
+    for item in _items(info.get(f"{{{schema.regions}}}RegionList")):
         fields = _struct(item)
-        name = _text(fields.get(f"{{{MWG_RS}}}Name"))
-        kind = _text(fields.get(f"{{{MWG_RS}}}Type")) or "Face"  # the standard's default
-        area = fields.get(f"{{{MWG_RS}}}Area")
-        values = _area(_struct(area), dims) if isinstance(area, Element) else None
+        name = _text(fields.get(f"{{{schema.regions}}}Name"))
+        kind = _text(fields.get(f"{{{schema.regions}}}Type")) or "Face"  # the standard's default
+        areas = (fields.get(f"{{{schema.regions}}}{key}") for key in schema.areas)
+        area = next((found for found in areas if isinstance(found, Element)), None)
+        values = _area(_struct(area), dims, schema.area) if area is not None else None
         if kind.lower() != "face":
             if name and values:
                 not_faces.append(StatedRegion(name, values))
-            which = f"region {_shown(name)}" if name else "an unnamed region"
+            which = f"{schema.label} {_shown(name)}" if name else f"an unnamed {schema.label}"
             yield None, f"{which} is of type {_shown(kind)}, not a face"
         elif not name:
             continue  # an unnamed face (a camera's detection): no name to import
         elif values is None:
-            yield None, f"region {_shown(name)} has no area"
+            yield None, f"{schema.label} {_shown(name)} has no area"
         else:
             yield _checked(name, values)
 
 
-def _area(fields: dict, dims: tuple[float, float] | None) -> Area:
+def _area(fields: dict, dims: tuple[float, float] | None, namespace: str) -> Area:
     """Centre x, y, w, h, normalised; pixel areas (stArea:unit="pixel") are divided by the
     dimensions they were applied to."""
-    values = tuple(_number(fields, f"{{{ST_AREA}}}{key}") for key in "xywh")
-    if (_text(fields.get(f"{{{ST_AREA}}}unit")) or "").lower() == "pixel" and dims:
+    values = tuple(_number(fields, f"{{{namespace}}}{key}") for key in "xywh")
+    if (_text(fields.get(f"{{{namespace}}}unit")) or "").lower() == "pixel" and dims:
         values = (values[0] / dims[0], values[1] / dims[1], values[2] / dims[0], values[3] / dims[1])
     return values
+
+
+def _iptc_regions(root: Element, size: tuple[int, int] | None) -> Iterator[tuple[StatedRegion | None, str]]:
+    """IPTC Extension image regions (Photo Metadata 2019.1) that show a named person."""
+    for container in root.iter(f"{{{IPTC_EXT}}}ImageRegion"):
+        for item in _items(container):
+            fields = _struct(item)
+            name = _iptc_name(fields)
+            which = f"IPTC region {_shown(name)}" if name else "an unnamed IPTC region"
+            reason = _not_a_person(fields, name)
+            if reason:
+                yield None, f"{which} {reason}"
+            elif name:  # an unnamed person (a detector's): no name to import
+                boundary = fields.get(f"{{{IPTC_EXT}}}RegionBoundary")
+                if not isinstance(boundary, Element):
+                    yield None, f"{which} has no RegionBoundary"
+                    continue
+                area, in_pixels, problem = _boundary(_struct(boundary), size)
+                yield _iptc_checked(name, area, in_pixels, size) if area else (None, f"{which} {problem}")
+
+
+def _iptc_checked(
+    name: str, area: Area, in_pixels: bool, size: tuple[int, int] | None
+) -> tuple[StatedRegion | None, str]:
+    """``_checked``, a pixel boundary divided by the stored image's size first, else by that
+    size turned a quarter (a writer that gave pixels of the image as shown)."""
+    if not in_pixels or not size:
+        return _checked(name, area)
+    cx, cy, w, h = area
+    tries = [
+        _checked(name, (cx / width, cy / height, w / width, h / height), (width, height))
+        for width, height in ((float(size[0]), float(size[1])), (float(size[1]), float(size[0])))
+    ]
+    return next((found for found in tries if found[0]), tries[0])
+
+
+def _iptc_name(fields: dict) -> str | None:
+    """The region's Name, else the person it shows (PersonInImage, PersonInImageWDetails)."""
+    name = _lang_alt(fields.get(f"{{{IPTC_EXT}}}Name"))
+    if name:
+        return name
+    for person in _items(fields.get(f"{{{IPTC_EXT}}}PersonInImage")):
+        if _text(person):
+            return _text(person)
+    for person in _items(fields.get(f"{{{IPTC_EXT}}}PersonInImageWDetails")):
+        name = _lang_alt(_struct(person).get(f"{{{IPTC_EXT}}}PersonName"))
+        if name:
+            return name
+    return None
+
+
+def _lang_alt(value: str | Element | None) -> str | None:
+    """A language alternative's default text (x-default, else the first), or a plain value."""
+    items = list(_items(value))
+    default = [item for item in items if item.get("{http://www.w3.org/XML/1998/namespace}lang") == "x-default"]
+    return _text((default or items)[0]) if items else _text(value)
+
+
+def _not_a_person(fields: dict, name: str | None) -> str | None:
+    """Why an IPTC region is not a person, or None when it is: its content type is human (or
+    face); without a type, it names a PersonInImage, or has a subject role and a name."""
+    types = _terms(fields.get(f"{{{IPTC_EXT}}}rCtype"))
+    roles = _terms(fields.get(f"{{{IPTC_EXT}}}rRole"))
+    people = f"{{{IPTC_EXT}}}PersonInImage" in fields or f"{{{IPTC_EXT}}}PersonInImageWDetails" in fields
+    if types:
+        person = any(_is_term(term, PERSON_TYPES) for term in types)
+        return None if person else f"is of content type {_shown(_last_segment(types[0]))}, not a person"
+    if people or (name and any(_is_term(term, SUBJECT_ROLES) for term in roles)):
+        return None
+    if roles:
+        return f"has the role {_shown(_last_segment(roles[0]))} and no content type: not a person"
+    return "has no content type or role that marks a person"
+
+
+def _terms(node: str | Element | None) -> list[str]:
+    """The identifiers and names of a bag of IPTC controlled-vocabulary entities."""
+    terms = []
+    for item in _items(node):
+        entity = _struct(item)
+        identifier = entity.get(f"{{{XMP_BASIC}}}Identifier")
+        terms += [text for li in _items(identifier) if (text := _text(li))] or [_text(identifier) or ""]
+        terms.append(_lang_alt(entity.get(f"{{{IPTC_EXT}}}Name")) or "")
+    return [term for term in terms if term]
+
+
+def _is_term(term: str, names: tuple[str, ...]) -> bool:
+    """A vocabulary URI (its last segment) or a plain name, in any case."""
+    return _last_segment(term).lower() in names
+
+
+def _last_segment(term: str) -> str:
+    return term.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _boundary(fields: dict, size: tuple[int, int] | None) -> tuple[Area | None, bool, str]:
+    """An IPTC RegionBoundary as an MWG area (centre x, y, w, h) in the boundary's unit, whether
+    that unit is pixels, or the problem. Its x/y are the top-left corner (a circle's centre);
+    a circle is its bounding square, a polygon the bounding box of its vertices."""
+    shape = (_text(fields.get(f"{{{IPTC_EXT}}}rbShape")) or "rectangle").lower()
+    unit = (_text(fields.get(f"{{{IPTC_EXT}}}rbUnit")) or "relative").lower()
+    if unit not in ("relative", "pixel"):
+        return None, False, f"has a boundary in unit {_shown(unit)}, not relative or pixel"
+    if unit == "pixel" and not size:
+        return None, False, "has a boundary in pixels, and the image's size is not known"
+    if shape == "rectangle":
+        x, y, w, h = (_iptc_number(fields, key) for key in ("rbX", "rbY", "rbW", "rbH"))
+    elif shape == "circle":  # a relative radius is a fraction of the width (the IPTC standard)
+        across = 2 * _iptc_number(fields, "rbRx")
+        tall = across * (size[0] / size[1] if unit == "relative" and size else 1.0)
+        x, y, w, h = _iptc_number(fields, "rbX") - across / 2, _iptc_number(fields, "rbY") - tall / 2, across, tall
+    elif shape == "polygon":
+        vertices = [_struct(li) for li in _items(fields.get(f"{{{IPTC_EXT}}}rbVertices"))]
+        points = [(_iptc_number(vertex, "rbX"), _iptc_number(vertex, "rbY")) for vertex in vertices]
+        if not points:
+            return None, False, "has a polygon boundary without vertices"
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        x, y, w, h = min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+    else:
+        return None, False, f"has a boundary of shape {_shown(shape)}, not a rectangle, circle or polygon"
+    return (x + w / 2, y + h / 2, w, h), unit == "pixel", ""
+
+
+def _iptc_number(fields: dict, key: str) -> float:
+    return _number(fields, f"{{{IPTC_EXT}}}{key}")
 
 
 def _mp_regions(info: dict) -> Iterator[tuple[StatedRegion | None, str]]:
@@ -351,7 +527,7 @@ def _mp_regions(info: dict) -> Iterator[tuple[StatedRegion | None, str]]:
         yield _checked(name, (x + w / 2, y + h / 2, w, h))
 
 
-def _checked(name: str, area: Area) -> tuple[StatedRegion | None, str]:
+def _checked(name: str, area: Area, divided_by: tuple[float, float] | None = None) -> tuple[StatedRegion | None, str]:
     """A region, or why not: a usable name, a positive size, some of it inside the image."""
     cleaned = " ".join(name.split())
     if len(cleaned) > MAX_NAME:
@@ -366,7 +542,7 @@ def _checked(name: str, area: Area) -> tuple[StatedRegion | None, str]:
         return None, f"region {_shown(cleaned)} is larger than the image: not a normalised area (area {shown})"
     if min(1.0, cx + w / 2) <= max(0.0, cx - w / 2) or min(1.0, cy + h / 2) <= max(0.0, cy - h / 2):
         return None, f"region {_shown(cleaned)} lies outside the image (area {shown})"
-    return StatedRegion(cleaned, area), ""
+    return StatedRegion(cleaned, area, divided_by), ""
 
 
 def _shown(text: str, limit: int = 40) -> str:
@@ -407,7 +583,9 @@ def dims_frame(dims: tuple[float, float] | None, stored: tuple[int, int]) -> str
     return "other"
 
 
-def readings(dims: tuple[float, float] | None, upright: tuple[int, int], orientation: int) -> list[Reading]:
+def readings(
+    dims: tuple[float, float] | None, upright: tuple[int, int], orientation: int, stated: int | None = None
+) -> list[Reading]:
     """The readings a packet allows, the most likely first (used when faces do not decide).
 
     MWG says areas describe the stored image, and Lightroom writes them so even where it
@@ -415,25 +593,59 @@ def readings(dims: tuple[float, float] | None, upright: tuple[int, int], orienta
     the image as shown. So the dimensions never rule a reading out: both stay candidates.
     A photo without orientation whose dimensions are turned a quarter was turned upright
     after its regions were written (a re-encoded phone photo): the areas are turned too.
+    A packet whose ``tiff:Orientation`` (``stated``) is not the file's (Lightroom or darktable
+    turned the photo in its sidecar only, or the file was turned after the sidecar was
+    written) adds two: areas of the image as that orientation shows it, and areas of an
+    image that orientation turns upright.
     """
     stored = Reading("areas of the stored image", orientation)
     if orientation != 1:
-        return [stored, Reading("areas of the image as shown", 1)]
-    if dims_frame(dims, stored_size(upright, orientation)) == "transposed":
-        return [
+        options = [stored, Reading("areas of the image as shown", 1)]
+    elif dims_frame(dims, stored_size(upright, orientation)) == "transposed":
+        options = [
             Reading("areas of the image before it was turned upright clockwise", 6),
             Reading("areas of the image before it was turned upright anticlockwise", 8),
             stored,
         ]
-    return [stored]
+    else:
+        options = [stored]
+    if stated and stated != orientation:
+        for option in (
+            Reading(f"areas of the image as its XMP orientation {stated} shows it", _composed(orientation, stated)),
+            Reading(f"areas of an image its XMP orientation {stated} turns upright", stated),
+        ):
+            if all(option.orientation != known.orientation for known in options):
+                options.append(option)
+    return options
+
+
+def _composed(orientation: int, shown: int) -> int:
+    """The orientation that turns the image as ``shown`` shows it into the image as
+    ``orientation`` shows it (the stored image between them)."""
+    probe = (0.1, 0.3)  # no symmetry of the square keeps this point, so one orientation fits
+    target = _to_upright(*_to_stored(*probe, shown), orientation)
+    return next(
+        k for k in range(1, 9) if all(math.isclose(a, b) for a, b in zip(_to_upright(*probe, k), target, strict=True))
+    )
 
 
 def place(region: StatedRegion, reading: Reading, upright: tuple[int, int]) -> Region:
     """A stated region on the upright photo in ``reading``, clipped to the photo."""
-    x, y, w, h = area_to_box(region.area, upright, reading.orientation)
+    x, y, w, h = area_to_box(_in_frame(region, reading, upright), upright, reading.orientation)
     left, top = max(0.0, x), max(0.0, y)
     right, bottom = min(float(upright[0]), x + w), min(float(upright[1]), y + h)
     return Region(region.name, (left, top, max(right - left, 1.0), max(bottom - top, 1.0)))
+
+
+def _in_frame(region: StatedRegion, reading: Reading, upright: tuple[int, int]) -> Area:
+    """The area normalised to the frame ``reading`` puts it in: a pixel boundary divided by the
+    stored size is divided again by that frame's (the same, unless turned a quarter)."""
+    if region.divided_by is None:
+        return region.area
+    width, height = stored_size(upright, reading.orientation)
+    sx, sy = region.divided_by[0] / width, region.divided_by[1] / height
+    cx, cy, w, h = region.area
+    return (cx * sx, cy * sy, w * sx, h * sy)
 
 
 def match(regions: Sequence[Box], faces: Sequence[Box], threshold: float) -> list[tuple[int, int, float]]:

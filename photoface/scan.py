@@ -2,10 +2,13 @@
 
 A photo's way, top to bottom:
 
-1. ``walk`` lists the image files; one ``stat`` each. Same size and mtime as catalogued:
-   unchanged, nothing more is read.
+1. ``walk`` lists the image and video files; one ``stat`` each. Same size and mtime as catalogued:
+   unchanged, nothing more is read. A Live Photo's clip (``IMG_0001.MOV`` beside ``IMG_0001.HEIC``)
+   is recorded with its photo (``photos.live_clip``), never scanned as a video of its own.
 2. Decoding threads read each new or changed file once, hash it (BLAKE2b) and, unless the
-   content is already catalogued, decode it (Pillow releases the GIL while decoding).
+   content is already catalogued, decode it (Pillow releases the GIL while decoding). A video
+   is only hashed there: its frames are decoded where the engine runs, a few at a time
+   (``photoface.media.tracks.analyse_video``), and each face track found is one face of it.
 3. Known content is a move (the old path is gone from disk: the photo keeps its id, faces
    and names), a duplicate (recorded, not analysed) or a touched file.
 4. New content goes through the engine in batches (faces of several photos embedded
@@ -25,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import logging
 import os
 import signal
@@ -46,14 +50,17 @@ from photoface.catalog import (
     describe_write_fault,
     is_under,
     is_write_fault,
+    path_to_db,
     printable,
 )
 from photoface.crawler import FileEntry, WalkError, walk
 from photoface.errors import CatalogError, ImageLoadError, PhotofaceError
 from photoface.imageio import LoadedImage, load_image
+from photoface.media import is_video_name
 
 if TYPE_CHECKING:  # the engine (onnxruntime) loads only where a scan builds one
     from photoface.engine import Face, FaceEngine
+    from photoface.media.tracks import Track
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +86,8 @@ class ScanSummary:
     faces: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of this scan
     warnings: list[str] = field(default_factory=list)
-    analysed: list[str] = field(default_factory=list)  # paths whose faces this scan stored
+    analysed: list[str] = field(default_factory=list)  # photos whose faces this scan stored (not videos)
+    live_clips: int = 0  # Live Photo clips found beside their photos (part of them, not scanned alone)
     interrupted: bool = False
     seconds: float = 0.0
 
@@ -165,13 +173,15 @@ def stop_signals_raise() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Analysed:
-    """What the engine found in one photo, here or on a cluster's worker: what the catalog
-    stores of it, without the pixels."""
+    """What the engine found in one photo or video, here or on a cluster's worker: what the
+    catalog stores of it, without the pixels."""
 
-    full_size: tuple[int, int]
+    full_size: tuple[int, int]  # upright
     orientation: int
     taken_at: str | None
-    faces: list[Face] | str  # or why the engine failed on it
+    faces: list[Face] | list[Track] | str  # a video's face tracks; or why the engine failed on it
+    kind: str = "photo"  # or "video"
+    duration: float | None = None  # seconds, of a video
 
 
 @dataclass(frozen=True)
@@ -187,6 +197,7 @@ class Prepared:
     own: PhotoRecord | None  # the catalog's row for this path, if any
     digest: str | None = None
     image: LoadedImage | None = None
+    video: str | bytes | None = None  # a video to analyse: its path, or its bytes sent from elsewhere
     error: str | None = None
     reanalyse: bool = False  # --rescan of content the catalog already holds for this path
     skipped: str | None = None
@@ -195,6 +206,11 @@ class Prepared:
     @property
     def kind(self) -> str:
         return "changed" if self.own else "new"
+
+    @property
+    def waiting(self) -> bool:
+        """Decoded (or a video ready to be) and not analysed yet: work for the engine."""
+        return self.image is not None or self.video is not None
 
 
 def _lock_path(db_path: Path) -> Path:
@@ -328,26 +344,37 @@ class Scanner:
         seen: set[str] = set()
         found_per_root = dict.fromkeys(roots, 0)
         todo: list[tuple[FileEntry, PhotoRecord | None]] = []
+        clips: set[str] = set()  # Live Photo clips: part of their photos, never videos of their own
+        clips_changed: list[tuple[int, str | None]] = []
         for item in walk(roots, include_hidden=self.options.include_hidden):
             if isinstance(item, WalkError):
                 self._fail(item.path, item.reason)
                 continue
             seen.add(item.path)
+            if item.live_clip is not None:
+                clips.add(item.live_clip)
             for root in roots:
                 if is_under(item.path, root):
                     found_per_root[root] += 1
             record = existing.get(item.path)
             if record and not self.options.rescan and (record.size, record.mtime_ns) == (item.size, item.mtime_ns):
                 self.summary.unchanged += 1
+                if record.live_clip != item.live_clip:  # a clip added beside the photo, or taken away
+                    clips_changed.append((record.id, item.live_clip))
             else:
                 todo.append((item, record))
+        self.summary.live_clips = len(clips)
+        if clips_changed:
+            with self.catalog.transaction():
+                for photo_id, clip in clips_changed:
+                    self.catalog.set_live_clip(photo_id, clip)
         if self.progress:
             self.progress.start(len(todo))
         self.known_hashes = self.catalog.known_hashes()
         self._process(todo)
         # A root found empty, or gone by now (a drive unplugged mid-scan), removes nothing.
         empty_roots = [root for root, count in found_per_root.items() if count == 0 or not root.exists()]
-        self._remove_missing(existing, seen - self.vanished, empty_roots)
+        self._remove_missing(existing, seen - self.vanished, empty_roots, clips)
         _refresh_face_index(self.catalog)
 
     # ----------------------------------------------------------------- stages
@@ -365,7 +392,9 @@ class Scanner:
                 raise
 
     def _commit_in_groups(self, analysed: Iterator[Prepared]) -> None:
-        while group := list(islice(analysed, self.options.group_size)):
+        """Commit every ``group_size`` files, and after each video, so progress moves and a stop
+        loses little whatever the mix."""
+        while group := _until_video(analysed, self.options.group_size):
             self._commit_group(group)
 
     def _prepare(self, item: tuple[FileEntry, PhotoRecord | None]) -> Prepared:
@@ -378,9 +407,9 @@ class Scanner:
         found (``analysed``) instead of its pixels, so only one batch of decoded images (and the
         one being decoded ahead) is alive at a time, whatever the group size."""
         seen: set[str] = set()
-        while batch := list(islice(prepared, self.options.batch_photos)):
+        while batch := _until_video(prepared, self.options.batch_photos):
             # Identical files: only the first is analysed; the others are copies of it.
-            fresh = [p.image is not None and not self._known(p, seen) for p in batch]
+            fresh = [p.waiting and not self._known(p, seen) for p in batch]
             seen.update(p.digest for p, new in zip(batch, fresh, strict=True) if new)
             yield from analyse_prepared(
                 self.engine, [p if new else _without_pixels(p, None) for p, new in zip(batch, fresh, strict=True)]
@@ -444,11 +473,15 @@ class Scanner:
                 "orientation": image.orientation,
                 "taken_at": image.taken_at,
                 "status": "ok",
+                "kind": image.kind,
+                "duration": image.duration,
+                "live_clip": _clip_to_db(entry),
             },
         )
         self.catalog.replace_faces(photo_id, faces, self.engine.model_id)
         self.known_hashes.add(prepared.digest)
-        self.summary.analysed.append(entry.path)
+        if image.kind == "photo":  # what XMP face regions are read from
+            self.summary.analysed.append(entry.path)
         setattr(self.summary, prepared.kind, getattr(self.summary, prepared.kind) + 1)
         self.summary.faces += len(faces)
         return len(faces)
@@ -458,6 +491,7 @@ class Scanner:
         entry, own = prepared.entry, prepared.own
         if own is not None and own.hash == prepared.digest and own.status == "ok":
             self.catalog.touch_photo(own.id, size=entry.size, mtime_ns=entry.mtime_ns)
+            self.catalog.set_live_clip(own.id, entry.live_clip)
             self.summary.unchanged += 1
             return
         matches = [m for m in self.catalog.photos_with_hash(prepared.digest) if m.path != entry.path]
@@ -466,6 +500,7 @@ class Scanner:
             if own is not None:  # this path held other content before: that row gives way
                 self.catalog.remove_photos([own.id])
             self.catalog.move_photo(gone.id, entry.path, size=entry.size, mtime_ns=entry.mtime_ns)
+            self.catalog.set_live_clip(gone.id, entry.live_clip)
             self.moved_ids.add(gone.id)
             self.summary.moved += 1
             return
@@ -474,7 +509,13 @@ class Scanner:
             entry.path,
             size=entry.size,
             mtime_ns=entry.mtime_ns,
-            fields={"hash": prepared.digest, "status": "duplicate", "duplicate_of": original},
+            fields={
+                "hash": prepared.digest,
+                "status": "duplicate",
+                "duplicate_of": original,
+                "kind": _kind(entry.path),
+                "live_clip": _clip_to_db(entry),
+            },
         )
         self.catalog.replace_faces(photo_id, [], self.engine.model_id)  # its faces are the original's
         self.summary.duplicates += 1
@@ -497,11 +538,14 @@ class Scanner:
                 path,
                 size=entry.size,
                 mtime_ns=entry.mtime_ns,
-                fields={"hash": prepared.digest, "status": "failed", "error": reason},
+                fields={"hash": prepared.digest, "status": "failed", "error": reason, "kind": _kind(path)},
             )
 
-    def _remove_missing(self, existing: dict[str, PhotoRecord], seen: set[str], empty_roots: list[Path]) -> None:
-        """Photos gone from disk leave the catalog; people and names stay.
+    def _remove_missing(
+        self, existing: dict[str, PhotoRecord], seen: set[str], empty_roots: list[Path], clips: set[str]
+    ) -> None:
+        """Photos gone from disk leave the catalog; people and names stay. So does a video found
+        to be a Live Photo's clip since it was scanned (its photo holds it now).
 
         A root where nothing was found (an unmounted drive, say) removes nothing: its photos
         are kept with a warning rather than wiping the names on them.
@@ -509,9 +553,8 @@ class Scanner:
         gone = [
             record.id
             for path, record in existing.items()
-            if path not in seen
-            and record.id not in self.moved_ids
-            and not os.path.lexists(path)
+            if record.id not in self.moved_ids
+            and (path in clips or (path not in seen and not os.path.lexists(path)))
             and not any(is_under(path, root) for root in empty_roots)
         ]
         for root in empty_roots:
@@ -527,18 +570,51 @@ class Scanner:
             self.summary.removed = self.catalog.remove_photos(p for p in gone if p not in kept_by_copy)
 
 
+def _until_video(prepared: Iterator[Prepared], count: int) -> list[Prepared]:
+    """The next ``count`` files, or fewer up to a video: one takes as long as many photos, so it
+    is analysed and written as soon as its turn comes, not after a whole group's worth."""
+    batch: list[Prepared] = []
+    for item in prepared:
+        batch.append(item)
+        if len(batch) == count or is_video_name(item.entry.path):
+            break
+    return batch
+
+
 def analyse_prepared(engine: FaceEngine, batch: list[Prepared]) -> list[Prepared]:
-    """The faces of the decoded photos of ``batch``, each returned without its pixels; the
-    others (failed, skipped, known content) as they are. Should the engine fail on the batch,
-    each photo is tried alone and one that still fails gets the reason instead, so one odd image
-    never ends a scan (here, in a worker process or on a cluster's worker)."""
+    """The faces of the decoded photos of ``batch`` and the face tracks of its videos, each
+    returned without its pixels; the others (failed, skipped, known content) as they are. Should
+    the engine fail on the batch, each photo is tried alone and one that still fails gets the
+    reason instead, so one odd image never ends a scan (here, in a worker process or on a
+    cluster's worker)."""
     ready = [p for p in batch if p.image is not None]
     try:
         found = engine.analyze_images([p.image for p in ready]) if ready else []
     except Exception:
         found = [_analyse_alone(engine, p) for p in ready]
     faces = iter(found)
-    return [_without_pixels(p, next(faces)) if p.image is not None else p for p in batch]
+    return [
+        _without_pixels(p, next(faces)) if p.image is not None else _analyse_video(engine, p) if p.video else p
+        for p in batch
+    ]
+
+
+def _analyse_video(engine: FaceEngine, prepared: Prepared) -> Prepared:
+    """A video's face tracks, its frames decoded a few at a time; a bad or stalled file gets its reason."""
+    from photoface.media.tracks import analyse_video  # PyAV loads only where a video is analysed
+
+    source = io.BytesIO(prepared.video) if isinstance(prepared.video, bytes) else prepared.video
+    try:
+        info, tracks = analyse_video(engine, source)
+    except ImageLoadError as exc:
+        return replace(prepared, video=None, error=exc.reason)
+    except PhotofaceError:
+        raise  # the engine itself is unusable (a model or device error): not this video's fault
+    except Exception as exc:  # files are hostile input: whatever a decoder raises is this file's reason
+        return replace(prepared, video=None, error=f"video analysis failed ({type(exc).__name__}: {exc})")
+    # Orientation 1: the frames were turned upright by their display matrix, boxes are upright.
+    analysed = Analysed(info.size, 1, info.taken_at, tracks, kind="video", duration=info.duration)
+    return replace(prepared, video=None, analysed=analysed)
 
 
 def _analyse_alone(engine: FaceEngine, prepared: Prepared) -> list[Face] | str:
@@ -552,10 +628,11 @@ def _analyse_alone(engine: FaceEngine, prepared: Prepared) -> list[Face] | str:
 
 def _without_pixels(prepared: Prepared, faces: list[Face] | str | None) -> Prepared:
     """A decoded photo once analysed (``faces``; None when its content is known): what the
-    catalog stores of it, without the pixels. One not decoded is returned as it is."""
+    catalog stores of it, without the pixels. One not decoded is returned as it is; a video
+    whose content is known, without its source."""
     image = prepared.image
     if image is None:
-        return prepared
+        return replace(prepared, video=None)
     analysed = Analysed(image.full_size, image.orientation, image.taken_at, faces) if faces is not None else None
     return replace(prepared, image=None, analysed=analysed)
 
@@ -570,7 +647,9 @@ def prepare_file(
     data: bytes | None = None,
 ) -> Prepared:
     """Read a file once (or take ``data``, its bytes sent from elsewhere), hash it, and decode it
-    unless its content is ``known``: a new or changed photo, ready for the engine."""
+    unless its content is ``known``: a new or changed photo, ready for the engine. A video is
+    not decoded here: the engine's side reads it (from ``data``, else from its path)."""
+    sent = data
     if data is not None:
         entry, digest = walked, content_hasher(data).hexdigest()
     else:
@@ -590,11 +669,22 @@ def prepare_file(
     reanalyse = rescan and own is not None and own.hash == digest
     if digest in known and not reanalyse:
         return Prepared(entry, own, digest)
+    if is_video_name(entry.path):
+        return Prepared(entry, own, digest, video=sent if sent is not None else entry.path, reanalyse=reanalyse)
     try:
         image = load_image(entry.path, max_side, data)
     except ImageLoadError as exc:
         return Prepared(entry, own, digest, error=exc.reason)
     return Prepared(entry, own, digest, image=image, reanalyse=reanalyse)
+
+
+def _kind(path: str) -> str:
+    """What ``photos.kind`` says of a file not analysed this time (a failed one, a copy)."""
+    return "video" if is_video_name(path) else "photo"
+
+
+def _clip_to_db(entry: FileEntry) -> str | bytes | None:
+    return path_to_db(entry.live_clip) if entry.live_clip is not None else None
 
 
 def _refresh_face_index(catalog: Catalog) -> None:
@@ -645,7 +735,7 @@ def read_file(walked: FileEntry) -> tuple[FileEntry, bytes | None, str]:
             while chunk := handle.read(1 << 20):
                 hasher.update(chunk)
         after = os.fstat(handle.fileno())
-    entry = FileEntry(walked.path, after.st_size, after.st_mtime_ns)
+    entry = replace(walked, size=after.st_size, mtime_ns=after.st_mtime_ns)
     changed_while_read = (before.st_size, before.st_mtime_ns) != (entry.size, entry.mtime_ns)
     changed_since_walk = (walked.size, walked.mtime_ns) != (entry.size, entry.mtime_ns)
     if changed_while_read or (changed_since_walk and time.time_ns() - entry.mtime_ns < RECENT_NS):
@@ -653,6 +743,29 @@ def read_file(walked: FileEntry) -> tuple[FileEntry, bytes | None, str]:
     if data is not None and len(data) != entry.size:  # changed without touching size or mtime
         raise FileChangingError("its size changed while it was read: left for the next scan")
     return entry, data, hasher.hexdigest()
+
+
+def task_batches(
+    todo: list[tuple[FileEntry, PhotoRecord | None]], count: int, max_bytes: int | None = None
+) -> Iterator[list[tuple[FileEntry, PhotoRecord | None]]]:
+    """The work of remote analysis (``photoface.processes``, ``photoface.distributed``) in tasks:
+    up to ``count`` photos of ``max_bytes`` at most together; a video alone (its analysis takes
+    as long as many photos', so no worker waits on another's long task)."""
+    batch: list[tuple[FileEntry, PhotoRecord | None]] = []
+    size = 0
+    for item in todo:
+        video = is_video_name(item[0].path)
+        full = len(batch) == count or (max_bytes is not None and size + item[0].size > max_bytes)
+        if batch and (video or full):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += item[0].size
+        if video:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 def _bounded_map(pool: ThreadPoolExecutor, fn, items: list, ahead: int) -> Iterator:

@@ -2,8 +2,8 @@
 
 They live beside the catalog in ``<catalog>.thumbs/`` (derived data: deleting the folder only
 costs the time to make them again). A thumbnail's name is ``<face id>-<key>.jpg``, where ``key``
-hashes the photo's content hash and the face's box, so a face whose photo or box changed gets a
-new thumbnail and never shows a stale one.
+hashes the photo's content hash and the face's box (and, for a video's face, the time of its
+frame), so a face whose photo or box changed gets a new thumbnail and never shows a stale one.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from photoface import config
 from photoface.errors import ImageLoadError, PhotofaceError
-from photoface.imageio import load_image
-from photoface.report import crop_face
+from photoface.report import crop_face, load_still
 
 THUMB = 128  # pixels; pages show them at 112 or less
 THUMB_STYLE = 1  # bump when the crop changes, so cached thumbnails are remade
@@ -37,9 +35,10 @@ def default_folder(catalog_path: Path) -> Path:
 
 
 def thumbnail_name(face: dict) -> str:
-    """``face`` holds ``id``, ``photo_hash`` and ``box`` (as the catalog stores them)."""
+    """``face`` holds ``id``, ``photo_hash``, ``box`` and ``frame_time`` (as the catalog stores them)."""
     box = tuple(face["box"])
-    key = hashlib.blake2b(f"{face['photo_hash']}|{box}|{THUMB_STYLE}".encode(), digest_size=5).hexdigest()
+    frame = f"|{face['frame_time']}" if face.get("frame_time") is not None else ""  # photos' names as they were
+    key = hashlib.blake2b(f"{face['photo_hash']}|{box}|{THUMB_STYLE}{frame}".encode(), digest_size=5).hexdigest()
     return f"{face['id']}-{key}.jpg"
 
 
@@ -60,7 +59,8 @@ class ThumbnailCache:
 
     def ensure(self, faces: Sequence[dict], workers: int = 2) -> Made:
         """Make the thumbnails of ``faces`` not in the folder yet. ``faces`` hold ``photo`` (a path)
-        as well; a photo that cannot be read any more is reported, not raised."""
+        as well; a photo that cannot be read any more is reported, not raised. A video's faces are
+        cut from their tracks' best frames, one decode per frame."""
         todo: dict[str, list[dict]] = defaultdict(list)
         for face in faces:
             if not self.path(face).exists():
@@ -80,16 +80,22 @@ class ThumbnailCache:
         return result
 
     def _make(self, photo: str, faces: list[dict]) -> int:
-        try:
-            loaded = load_image(photo, max_side=config.MAX_DETECTION_SIDE)
-        except ImageLoadError:
-            return 0  # moved or deleted since the scan; the next scan will tell
+        frames: dict[float | None, list[dict]] = defaultdict(list)  # a photo's faces are all on one: None
         for face in faces:
-            target = self.path(face)
-            temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            crop_face(loaded, face["box"], THUMB).save(temporary, "JPEG", quality=85)
-            os.replace(temporary, target)  # two makers of one thumbnail write the same bytes
-        return len(faces)
+            frames[face.get("frame_time")].append(face)
+        made = 0
+        for frame, shown in frames.items():
+            try:
+                loaded = load_still(photo, frame)
+            except ImageLoadError:
+                continue  # moved or deleted since the scan; the next scan will tell
+            for face in shown:
+                target = self.path(face)
+                temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                crop_face(loaded, face["box"], THUMB).save(temporary, "JPEG", quality=85)
+                os.replace(temporary, target)  # two makers of one thumbnail write the same bytes
+            made += len(shown)
+        return made
 
     def prune(self, keep: Iterable[str]) -> int:
         """Delete the thumbnails whose names are not in ``keep`` (faces gone or changed)."""

@@ -6,12 +6,14 @@ so a green CI always means the real-photo tests ran.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +105,18 @@ def exiftool() -> str:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+@contextlib.contextmanager
+def serving(db: Path, *extra: str) -> Iterator[str]:
+    """The real ``photoface serve`` in its own process; yields the URL with the token it printed."""
+    from benchmarks.common import serving as started
+
+    with started(db, *extra) as (url, process):
+        yield url
+    assert process.stderr.read() == ""  # nothing but photoface's own lines, and here none
+
+
+def base_and_token(url: str) -> tuple[str, str]:
+    base, _, token = url.partition("/?token=")
+    return base, token

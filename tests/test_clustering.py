@@ -161,6 +161,25 @@ def test_new_faces_join_their_person_and_dense_leftovers_become_a_new_one():
     assert lonely.persons[10] == NO_PERSON, "one new face of somebody new is no person yet"
 
 
+def test_answers_place_the_unassigned_faces_around_them():
+    """Confirming faces of a person (or rejecting one from another) is a decision the next
+    incremental clustering acts on: the open faces around the decided ones are placed again."""
+    alice, open_faces, bob = _blob(1, 4), _blob(1, 2, seed=4), _blob(2, 3, seed=3)
+    embeddings = np.vstack([alice, open_faces, bob])
+    persons = np.array([8] * 4 + [NO_PERSON] * 2 + [9] * 3)
+    faces = _faces(embeddings, persons, persons >= 0)
+    graph, none_new = exact_neighbours(embeddings), np.zeros(9, bool)
+    decisions = Decisions(named=frozenset({8, 9}))
+    untouched = plan_new(faces, graph, none_new, decisions, SETTINGS)
+    assert (untouched.persons[4:6] == NO_PERSON).all(), "nothing new, nothing decided: nothing moves"
+    confirmed = np.arange(9) < 4  # the user just confirmed Alice's four faces
+    placed = plan_new(faces, graph, none_new, decisions, SETTINGS, decided=confirmed)
+    assert list(placed.persons) == [8] * 6 + [9] * 3
+    rejected = Decisions(named=frozenset({8, 9}), rejected=frozenset({(4, 8)}))  # "face 4 is not Alice"
+    told = plan_new(faces, graph, none_new, rejected, SETTINGS, decided=np.arange(9) == 4)
+    assert told.persons[4] == NO_PERSON and told.persons[5] == 8
+
+
 def _pieces(offset: float = 0.45):
     """One person in two pieces (say phone selfies and dark webcam shots): each tight, the
     pieces ``offset`` apart, and far from everyone else."""

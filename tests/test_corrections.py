@@ -285,3 +285,24 @@ def test_changes_made_while_clustering_computes_are_kept(named_library, monkeypa
     assert faces[added[0]]["person"] is None  # the scan's face was not in what clustering read
     assert _json(db, "cluster")["new_faces"] == 1
     assert _assignments(db)[added[0]] == expected[copied]
+
+
+def test_answers_move_more_than_the_faces_they_are_about(named_library):
+    """Faces clustering left open beside a person are placed by the next plain ``cluster`` once
+    the user answers about that person's faces (issue 22: "confirming 20 faces of Alice places
+    no further face near them")."""
+    _, db = named_library
+    person = max(_json(db, "people"), key=lambda p: p["faces"])
+    faces = sorted(face["id"] for face in _json(db, "faces", "--person", str(person["id"])))
+    opened, answered = faces[: len(faces) // 3], faces[len(faces) // 3 :][:5]
+    with Catalog.open(db) as catalog, catalog.transaction():  # as a clustering that left them out would
+        catalog.db.conn.executemany(
+            "UPDATE faces SET person_id = NULL, assigned = NULL WHERE id = ?", [(f,) for f in opened]
+        )
+    assert _json(db, "cluster")["mode"] == "up to date"
+    _run(db, "confirm", *map(str, answered), str(person["id"]))
+    report = _json(db, "cluster")
+    assert report["mode"] == "incremental"
+    back = [face for face in opened if _assignments(db)[face] == person["id"]]
+    assert len(back) >= 0.8 * len(opened), (len(back), len(opened))
+    assert _json(db, "cluster")["mode"] == "up to date", "an answer is acted on once"

@@ -16,7 +16,7 @@ def test_extensions_case_insensitive_hidden_skipped(tmp_path):
     _touch(tmp_path / ".thumbnails" / "t.jpg")
     _touch(tmp_path / "sub" / ".hidden.jpg")
     names = sorted(os.path.basename(e.path) for e in walk([tmp_path]))
-    assert names == ["a.JPG", "b.jpeg", "c.PNG", "d.webp", "e.tif", "f.HEIC", "g.gif", "h.bmp"]
+    assert names == ["a.JPG", "b.jpeg", "c.PNG", "d.webp", "e.tif", "f.HEIC", "g.gif", "h.bmp", "raw.cr2"]
     with_hidden = {os.path.basename(e.path) for e in walk([tmp_path], include_hidden=True)}
     assert {"t.jpg", ".hidden.jpg"} <= with_hidden
 

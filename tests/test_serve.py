@@ -7,13 +7,11 @@ import ast
 import collections
 import contextlib
 import os
-import queue
 import re
 import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +24,7 @@ from photoface.catalog import Catalog
 from photoface.cli import app
 from photoface.people import most_typical_first
 from photoface.review import ReviewSession
-from tests.conftest import finish, start_photoface
+from tests.conftest import base_and_token, finish, serving, start_photoface
 from tests.test_faults import _small_filesystem
 
 runner = CliRunner()
@@ -97,42 +95,10 @@ def cli_json(db: Path, *args: object) -> object:
     return json.loads(cli(db, *args, "--json").stdout)
 
 
-@contextlib.contextmanager
-def serving(db: Path, *extra: str) -> Iterator[str]:
-    """The real ``photoface serve`` in its own process; yields the URL with the token it printed."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "photoface", "--db", str(db), "serve", "--port", "0", *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
-    try:
-        url = None
-        deadline = time.monotonic() + 60
-        while url is None and time.monotonic() < deadline:
-            with contextlib.suppress(queue.Empty):
-                line = lines.get(timeout=1)
-                url = line.strip() if line.startswith("http://") else None
-            assert process.poll() is None, process.stderr.read()
-        assert url, "serve printed no URL within 60 s"
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-    assert process.stderr.read() == ""  # nothing but photoface's own lines, and here none
-
-
 def copy_catalog(source: Path, target: Path) -> None:
     """SQLite's backup: a plain file copy would miss what is still in the -wal file."""
     with contextlib.closing(sqlite3.connect(source)) as src, contextlib.closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
-
-
-def base_and_token(url: str) -> tuple[str, str]:
-    base, _, token = url.partition("/?token=")
-    return base, token
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import queue
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the repo's benchmarks
+from benchmarks.common import serving
 
 SIZES = {"1280x800": {"width": 1280, "height": 800}, "390x844": {"width": 390, "height": 844}}
 CHROMIUM = "/usr/bin/chromium"
@@ -81,32 +81,6 @@ def prepare(db: Path) -> dict:
     photoface(db, "name", second, folder[second])
     photoface(db, "name", third, folder[third])
     return {"largest": largest, "second": second, "third": third, "split": split, "name": folder}
-
-
-@contextlib.contextmanager
-def serving(db: Path) -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "photoface", "--db", str(db), "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(queue.Empty):
-                line = lines.get(timeout=1)
-                if line.startswith("http://"):
-                    yield line.strip()
-                    return
-            if process.poll() is not None:
-                raise SystemExit(process.stderr.read())
-        raise SystemExit("serve printed no URL within 60 s")
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def settle(page) -> None:
@@ -225,7 +199,7 @@ def main() -> None:
         known = prepare(db)
         panorama(db, work / "panorama")  # after the names: clustering places its faces, changes no one
         photoface(db, "cluster")
-        with serving(db) as url:
+        with serving(db) as (url, _):
             for path in shoot(db, url, known, args.out):
                 print(path)
     finally:

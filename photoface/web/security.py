@@ -9,7 +9,7 @@
   ``X-CSRF-Token``; an ``Origin`` that is not ours is refused. A form on another site can send
   neither the header nor a JSON body without the browser asking us first (CORS), and we never
   answer CORS.
-- **Headers**: a Content-Security-Policy allowing only our own scripts, styles and images (an
+- **Headers**: a Content-Security-Policy allowing only our own scripts, styles, images and videos (an
   injected ``<script>`` would not run even if escaping failed), no framing, no referrer, no caching
   of pages.
 """
@@ -28,7 +28,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 CSP = (
-    "default-src 'none'; img-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "default-src 'none'; img-src 'self'; media-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 SAFE_METHODS = {"GET", "HEAD"}

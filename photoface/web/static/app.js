@@ -329,7 +329,7 @@ if (viewer) {
 const viewport = document.getElementById("viewport");
 if (viewport) {
   const photo = document.getElementById("photo");
-  const img = photo.querySelector("img");
+  const img = photo.querySelector("img, video");  // a photo, or a video's player
   const ratio = Number(photo.dataset.ratio) || 4 / 3;
   const STEPS = [1, 1.5, 2, 3, 4, 6, 8];
   let zoom = 1;
@@ -364,7 +364,7 @@ if (viewport) {
   }, { passive: false });
   let drag = null;  // drag to move around a zoomed photo
   viewport.addEventListener("pointerdown", (event) => {
-    if (zoom === 1 || event.target.closest(".box")) return;
+    if (zoom === 1 || viewport.classList.contains("drawing") || event.target.closest(".box, video")) return;
     drag = { x: event.clientX, y: event.clientY, left: viewport.scrollLeft, top: viewport.scrollTop };
     viewport.setPointerCapture(event.pointerId);
   });
@@ -375,7 +375,7 @@ if (viewport) {
   });
   viewport.addEventListener("pointerup", () => { drag = null; });
 
-  const select = (faceId, zoomTo = false) => {
+  const select = (faceId, zoomTo = false, focusName = true) => {
     for (const el of document.querySelectorAll(".photo .box, .face-row")) {
       el.classList.toggle("selected", el.dataset.face === faceId);
     }
@@ -388,13 +388,39 @@ if (viewport) {
       apply(wanted, { x: left / 100, y: top / 100 });
     }
     const row = document.querySelector(`.face-row[data-face="${faceId}"]`);
-    if (row) { row.scrollIntoView({ block: "nearest" }); row.querySelector(".face-name").focus({ preventScroll: true }); }
+    if (row) row.scrollIntoView({ block: "nearest" });
+    if (row && focusName) row.querySelector(".face-name").focus({ preventScroll: true });
   };
+  const player = document.getElementById("player");
+  // A video's face (a track): the player goes to where the face is first seen, and plays.
+  const playFrom = (faceId, start) => {
+    select(faceId, false, false);  // watching: no name box focused (a phone would open its keyboard)
+    player.currentTime = Number(start);
+    player.play().catch((error) => say(`This browser cannot play the video: ${error.message}`));
+  };
+  if (player) player.addEventListener("play", () => photo.classList.add("started"), { once: true });  // boxes are of one frame
   for (const box of document.querySelectorAll(".photo .box")) {
     box.classList.toggle("label-below", Number(box.dataset.top) < 6);  // no room above it for the number
-    box.addEventListener("click", () => select(box.dataset.face));
+    box.addEventListener("click", () => (player ? playFrom(box.dataset.face, box.dataset.start) : select(box.dataset.face)));
   }
-  for (const show of document.querySelectorAll(".show-face")) show.addEventListener("click", () => select(show.dataset.face, true));
+  for (const show of document.querySelectorAll(".show-face")) {
+    show.addEventListener("click", () => (player ? playFrom(show.dataset.face, show.dataset.start) : select(show.dataset.face, true)));
+  }
+  const live = document.getElementById("live");
+  if (live) {
+    // A Live Photo: its clip plays over the still, muted, and goes when it ends or is turned off.
+    const clip = document.getElementById("live-clip");
+    const showClip = (on) => {
+      live.setAttribute("aria-pressed", on ? "true" : "false");
+      clip.hidden = !on;
+      photo.classList.toggle("live-on", on);
+      if (!on) { clip.pause(); return; }
+      clip.currentTime = 0;
+      clip.play().catch((error) => { showClip(false); say(`This browser cannot play the Live Photo's clip: ${error.message}`); });
+    };
+    live.addEventListener("click", () => showClip(clip.hidden));
+    clip.addEventListener("ended", () => showClip(false));
+  }
   for (const input of document.querySelectorAll(".face-name")) {
     input.addEventListener("keydown", async (event) => {
       if (event.key !== "Enter") return;
@@ -407,6 +433,9 @@ if (viewport) {
       reloadWith(`This face is ${name} now.`, { undo: data.undo, link: { href: `/people/${data.person}`, text: `Open ${name}` } });
     });
   }
+  if (document.getElementById("draw-face")) drawFaces(photo, viewport);
+  const linked = /^#face-(\d+)$/.exec(location.hash);  // the face just drawn, after the reload
+  if (linked && document.getElementById(`box-${linked[1]}`)) select(linked[1]);
   document.addEventListener("keydown", (event) => {
     if (typing(event)) return;
     if (event.key === "+" || event.key === "=") step(1);
@@ -418,7 +447,115 @@ if (viewport) {
     viewport.style.height = `${Math.min(innerHeight * 0.6, viewport.clientWidth / ratio)}px`;
   }
   apply(1);
-  if (img.complete) apply(1); else img.addEventListener("load", () => apply(zoom), { once: true });
+  // A video has no "complete": its element is sized by the page, not by what it loads.
+  if (img.complete !== false) apply(1); else img.addEventListener("load", () => apply(zoom), { once: true });
+}
+
+// ------------------------------------------------------------------ photo page: drawing a face the scan missed
+// The box is kept as fractions of the photo while it is drawn (the photo may be zoomed or
+// resized meanwhile) and sent in pixels of the upright photo, the frame of every stored face.
+function drawFaces(photo, viewport) {
+  const start = document.getElementById("draw-face");
+  const panel = document.getElementById("draw-panel");
+  const form = document.getElementById("draw-form");
+  const nameBox = document.getElementById("draw-name");
+  const drawn = document.getElementById("drawn-box");
+  const size = { width: Number(photo.dataset.photoWidth), height: Number(photo.dataset.photoHeight) };
+  const KEY_STEP = 0.01;  // of the photo's width or height, per arrow key
+  let box = null;  // {x, y, w, h}: fractions of the photo
+  let from = null;  // where the drag began
+
+  const show = () => {
+    drawn.hidden = !box;
+    form.hidden = !box;
+    if (!box) return;
+    drawn.style.left = `${box.x * 100}%`;
+    drawn.style.top = `${box.y * 100}%`;
+    drawn.style.width = `${box.w * 100}%`;
+    drawn.style.height = `${box.h * 100}%`;
+  };
+  const setMode = (on) => {
+    viewport.classList.toggle("drawing", on);
+    start.setAttribute("aria-pressed", on ? "true" : "false");
+    panel.hidden = !on;
+    box = null; from = null; nameBox.value = "";
+    show();
+  };
+  const clamp = (v) => Math.min(1, Math.max(0, v));
+  const at = (event) => {
+    const rect = photo.getBoundingClientRect();
+    return { x: clamp((event.clientX - rect.left) / rect.width), y: clamp((event.clientY - rect.top) / rect.height) };
+  };
+  const ask = () => {
+    show();
+    nameBox.focus({ preventScroll: true });
+    panel.scrollIntoView({ block: "nearest" });
+  };
+
+  start.addEventListener("click", () => setMode(!viewport.classList.contains("drawing")));
+  document.getElementById("draw-cancel").addEventListener("click", () => { setMode(false); start.focus(); });
+  viewport.addEventListener("pointerdown", (event) => {
+    if (!viewport.classList.contains("drawing") || !photo.contains(event.target)) return;
+    event.preventDefault();  // no text selection, no image drag
+    from = at(event);
+    box = { ...from, w: 0, h: 0 };
+    viewport.setPointerCapture(event.pointerId);
+    show();
+  });
+  viewport.addEventListener("pointermove", (event) => {
+    if (!from) return;
+    const to = at(event);
+    box = { x: Math.min(from.x, to.x), y: Math.min(from.y, to.y), w: Math.abs(to.x - from.x), h: Math.abs(to.y - from.y) };
+    show();
+  });
+  const finish = () => {
+    if (!from) return;
+    from = null;
+    const rect = photo.getBoundingClientRect();
+    if (box.w * rect.width < 6 || box.h * rect.height < 6) { box = null; show(); return; }  // a tap, not a box
+    ask();
+  };
+  viewport.addEventListener("pointerup", finish);
+  viewport.addEventListener("pointercancel", finish);
+
+  document.addEventListener("keydown", (event) => {
+    if (!viewport.classList.contains("drawing")) return;
+    if (event.key === "Escape") { setMode(false); start.focus(); event.preventDefault(); return; }
+    // Enter names the box (and does not press the focused Draw button, which would end drawing).
+    if (event.key === "Enter" && box && !typing(event)) { nameBox.focus(); event.preventDefault(); return; }
+    const moves = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowDown: [0, 1], ArrowUp: [0, -1] };
+    if (!(event.key in moves) || typing(event)) return;
+    event.preventDefault();
+    // A box to start from, in the middle of what is in view: the keyboard's way to draw.
+    if (!box) {
+      const view = viewport.getBoundingClientRect(), rect = photo.getBoundingClientRect();
+      const w = Math.min(0.5, 120 / rect.width), h = Math.min(0.5, 120 / rect.height);
+      const cx = (view.left + view.width / 2 - rect.left) / rect.width, cy = (view.top + view.height / 2 - rect.top) / rect.height;
+      box = { x: clamp(cx - w / 2), y: clamp(cy - h / 2), w, h };
+    }
+    const [dx, dy] = moves[event.key].map((d) => d * KEY_STEP);
+    if (event.shiftKey) { box.w = Math.max(KEY_STEP, box.w + dx); box.h = Math.max(KEY_STEP, box.h + dy); }
+    else { box.x += dx; box.y += dy; }
+    box.w = Math.min(box.w, 1); box.h = Math.min(box.h, 1);
+    box.x = Math.min(clamp(box.x), 1 - box.w); box.y = Math.min(clamp(box.y), 1 - box.h);
+    show();
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = nameBox.value.trim();
+    if (!name) { say("Type the name of the person in the box."); return; }
+    // Whole pixels of the photo, inside it (rounding must not push the box over an edge).
+    const x = Math.floor(box.x * size.width), y = Math.floor(box.y * size.height);
+    const w = Math.min(size.width - x, Math.round(box.w * size.width)), h = Math.min(size.height - y, Math.round(box.h * size.height));
+    const data = await post(`/api/photos/${photo.dataset.photo}/faces`, { box: [x, y, w, h], name });
+    if (data.error) { say(data.error); return; }
+    const how = data.detected ? "the detector found it in the box" : "made from the box";
+    history.replaceState(null, "", `#face-${data.face}`);
+    reloadWith(`Added a face of ${data.name} (${how}).`, {
+      undo: data.undo, link: { href: `/people/${data.person}`, text: `Open ${data.name}` },
+    });
+  });
 }
 
 // ------------------------------------------------------------------ review

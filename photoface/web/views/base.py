@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -29,13 +30,17 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from photoface.catalog import Catalog, describe_write_fault, is_write_fault
 from photoface.errors import ImageLoadError, PhotofaceError
-from photoface.imageio import LoadedImage, load_image
+from photoface.imageio import LoadedImage
 from photoface.index import FaceIndex
 from photoface.index import _locked as index_files_locked
 from photoface.people import NameInUse, PersonNotFound, StaleFaces
+from photoface.report import clock, load_still
 from photoface.review import ReviewSession, StaleQuestion
 from photoface.thumbnails import ThumbnailCache, default_folder, thumbnail_name
 from photoface.web.security import Secrets
+
+if TYPE_CHECKING:  # the engine (onnxruntime) loads only when a face is drawn
+    from photoface.engine import FaceEngine
 
 MAX_BODY = 256 * 1024  # bytes of a JSON request; the largest is a list of face ids
 UNDO_KEPT = 100  # changes made on the pages that can still be undone (the review queue keeps its own)
@@ -54,6 +59,8 @@ class Web:
     _undo_lock: threading.Lock = field(default_factory=threading.Lock)
     _index: FaceIndex | None = None
     _index_lock: threading.Lock = field(default_factory=threading.Lock)
+    _engine: FaceEngine | None = None
+    drawing: threading.Lock = field(default_factory=threading.Lock)  # held while a drawn face is made
 
     def __post_init__(self) -> None:
         self.thumbs = ThumbnailCache(default_folder(self.catalog_path))
@@ -66,6 +73,7 @@ class Web:
             lstrip_blocks=True,
         )
         self.templates.globals.update(thumb=thumb_url, csrf=self.keys.csrf)
+        self.templates.filters["clock"] = clock  # a time in a video: 0:07
 
     def catalog(self) -> Catalog:
         """This thread's connection (SQLite connections are not shared between threads)."""
@@ -95,6 +103,17 @@ class Web:
                     self._index.sync()
             return self._index.search(vector, k)
 
+    def engine(self) -> FaceEngine:
+        """The face engine for drawn faces, to use holding ``drawing`` (one drawn face at a time):
+        loaded for the first one (the pages need no model), with the profile whose model made the
+        catalog's faces."""
+        from photoface.drawn import matching_profile
+        from photoface.engine import FaceEngine
+
+        if self._engine is None:
+            self._engine = FaceEngine.from_profile(matching_profile(self.catalog()), "auto")
+        return self._engine
+
     def remember(self, face_ids: Sequence[int], person_ids: Sequence[int]) -> str:
         """Keep what a change to these faces and people can alter; the key undoes it (``undo``).
         Taken before the change, so the page can offer "Undo" right after it."""
@@ -113,6 +132,12 @@ class Web:
             if key in self._undo:
                 self._undo[key].setdefault("created", []).append(person)
 
+    def added(self, key: str, face: int) -> None:
+        """``face`` was made by the change ``key`` undoes (a drawn face): undone, it is deleted."""
+        with self._undo_lock:
+            if key in self._undo:
+                self._undo[key].setdefault("added", []).append(face)
+
     def undo(self, key: str) -> None:
         """Put back the faces and people as ``remember`` saw them; each key works once."""
         with self._undo_lock:
@@ -122,12 +147,21 @@ class Web:
         catalog = self.catalog()
         try:
             with catalog.transaction():
+                delete_faces(catalog, state.get("added", []))
                 catalog.restore_decisions(state)
                 for person in state.get("created", []):
                     if not catalog.faces(person=person):
                         catalog.delete_person(person)
         except sqlite3.IntegrityError as exc:  # its old name was given to someone else since
             raise PhotofaceError(f"cannot undo: the catalog changed since ({exc}); reload the page") from exc
+
+
+def delete_faces(catalog: Catalog, face_ids: Sequence[int]) -> None:
+    """Remove faces (drawn ones, undone) with what points at them; the face log records it for the index."""
+    for face in face_ids:
+        catalog.db.execute("UPDATE faces SET copy_of = NULL WHERE copy_of = ?", [face])
+        catalog.db.execute("DELETE FROM rejections WHERE face_id = ?", [face])
+        catalog.db.execute("DELETE FROM faces WHERE id = ?", [face])
 
 
 def web(request: Request) -> Web:
@@ -164,10 +198,11 @@ def day_label(taken_at: str | None) -> str:
     return f"{when.day} {when:%b %Y}" if when else "no date"
 
 
-def loaded_photo(path: str, side: int) -> LoadedImage:
-    """A catalogued photo, upright, at most ``side`` pixels; one that cannot be read now is a 404."""
+def loaded_photo(path: str, side: int, frame: float | None = None) -> LoadedImage:
+    """A catalogued photo (with ``frame``: that second of a video), upright, at most ``side``
+    pixels; one that cannot be read now is a 404."""
     try:
-        return load_image(path, max_side=side)
+        return load_still(path, frame, side)
     except ImageLoadError as exc:
         raise HTTPException(404, f"cannot read the photo now: {exc}") from exc
 

@@ -58,7 +58,8 @@ def thumbnail(request: Request) -> Response:
 
 def large(request: Request) -> Response:
     face = face_of(request, request.path_params["face"])
-    return jpeg(crop_face(loaded_photo(face["photo"], config.MAX_DETECTION_SIDE), face["box"], LARGE), quality=88)
+    loaded = loaded_photo(face["photo"], config.MAX_DETECTION_SIDE, face["frame_time"])
+    return jpeg(crop_face(loaded, face["box"], LARGE), quality=88)
 
 
 def reject(app: Web, body: dict) -> dict:

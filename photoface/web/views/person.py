@@ -62,7 +62,10 @@ def photos_newest_first(catalog: Catalog, faces: list[dict]) -> list[dict]:
     """The photos these faces are in, newest first; photos without a date last (by path)."""
     rows = [catalog.photo(photo_id) for photo_id in {face["photo_id"] for face in faces}]
     photos = [
-        {"id": row["id"], "path": row["path"], "taken_at": row["taken_at"], "date": day_label(row["taken_at"])}
+        {
+            **{key: row[key] for key in ("id", "path", "taken_at", "kind")},
+            "date": day_label(row["taken_at"]),
+        }
         for row in rows
         if row is not None and row["status"] == "ok"
     ]
