@@ -169,16 +169,32 @@ class ReviewSession:
 
 
 def _batch(catalog: Catalog) -> list[Question]:
-    """The likeliest questions first, faces and merges together by how close they are."""
+    """The questions whose answers settle the most first, faces and merges together."""
     return _batch_and_left(catalog)[0]
 
 
 def _batch_and_left(catalog: Catalog) -> tuple[list[Question], int]:
-    """``_batch`` and the number of questions in the whole queue."""
+    """``_batch`` and the number of questions in the whole queue.
+
+    Each question's expected gain is how likely a "yes" is times the faces it settles: a face
+    question settles one face, likely as its person's learned score says; a merge settles every
+    face of the unnamed side, likely as their mean faces' similarity says. So an unnamed cluster
+    that is probably Alice comes before one more face of someone nearly complete. Ties go to the
+    nearer pair (the order before, by distance alone).
+    """
     queue = people.review_queue(catalog, limit=BATCH)
-    ranked = [(f.distance, Question("face", f.person, face=f.face, score=f.score)) for f in queue.faces]
-    ranked += [(m.distance, Question("merge", m.person, other=m.other, score=m.score)) for m in queue.merges]
-    return [question for _, question in sorted(ranked, key=lambda item: item[0])], queue.left
+    ranked = [
+        (-_likely(f.learned), f.distance, Question("face", f.person, face=f.face, score=f.score)) for f in queue.faces
+    ]
+    ranked += [
+        (-_likely(m.score) * m.faces, m.distance, Question("merge", m.person, other=m.other, score=m.score))
+        for m in queue.merges
+    ]
+    return [question for *_, question in sorted(ranked, key=lambda item: item[:2])], queue.left
+
+
+def _likely(value: float) -> float:
+    return min(max(value, 0.0), 1.0)
 
 
 def _without_copies_of(catalog: Catalog, rejected: Question, queue: list[Question]) -> list[Question]:

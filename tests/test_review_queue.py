@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from photoface import review
+from photoface import people, review
 from photoface.catalog import Catalog
 from photoface.cli import EXIT_ERROR, app
 from photoface.index import FaceIndex
@@ -117,6 +117,24 @@ def test_same_person_is_asked_once_whichever_way_round(library):
         keys = [q.key for q in review._batch(catalog) if q.kind == "merge"]
     assert len(keys) == len(set(keys)) and len(keys) >= 2
     assert review.Question("merge", 5, other=9).key == review.Question("merge", 9, other=5).key
+
+
+def test_questions_that_settle_more_come_first(library):
+    """The unnamed cluster of 4 likely Alice is asked before one open face much nearer Bob
+    (issue 22: "an unnamed cluster that is likely a named person before one more face of a
+    person"); faces and merges are in one queue."""
+    with Catalog.open(library["db"]) as catalog, catalog.transaction():
+        (near_bob,) = _add_faces(catalog, [_away(_centre(1), 5, 0.1)])
+    with Catalog.open(library["db"]) as catalog:
+        batch = review._batch(catalog)
+        queue = people.review_queue(catalog, limit=40)
+    keys = [q.key for q in batch]
+    near_alice = review.Question("merge", library["near Alice"], other=library["Alice"]).key
+    bob = review.Question("face", library["Bob"], face=near_bob).key
+    merge = next(m for m in queue.merges if library["near Alice"] in (m.person, m.other))
+    assert next(f for f in queue.faces if f.face == near_bob).distance < merge.distance, "the face is nearer"
+    assert keys.index(near_alice) < keys.index(bob)
+    assert {q.kind for q in batch} == {"face", "merge"}
 
 
 def test_suggest_for_a_named_person_includes_merges(library):
