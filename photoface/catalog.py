@@ -267,14 +267,14 @@ class ClusterInput:
 
     arrays: dict[str, np.ndarray]
     new: np.ndarray
+    # (N,) faces the user decided on since the last clustering (``DECIDED``): the faces around
+    # them are placed again, so an answer moves more than the face it was about.
+    decided: np.ndarray
     named: frozenset[int]
     ignored: frozenset[int]
     rejections: frozenset[tuple[int, int]]  # (face id, person id): "not this person"
     copy_of: np.ndarray  # (N,) the face id each face was last found a near-copy of, -1 for none
     born: dict[int, float] = field(default_factory=dict)  # person id -> birth date as a Julian day
-    # (N,) faces the user decided on since the last clustering (``DECIDED``): the faces around
-    # them are placed again, so an answer moves more than the face it was about.
-    decided: np.ndarray | None = None
 
 
 class FaceLike(Protocol):
@@ -504,6 +504,13 @@ class Catalog:
         self.db["photos"].update(
             photo_id, {"path": path_to_db(new_path), "size": size, "mtime_ns": mtime_ns, "scanned_at": now()}
         )
+
+    def delete_faces(self, face_ids: Sequence[int]) -> None:
+        """Remove faces (drawn ones, undone) with what points at them; the face log records it for the index."""
+        for face in face_ids:
+            self.db.execute("UPDATE faces SET copy_of = NULL WHERE copy_of = ?", [face])
+            self.db.execute("DELETE FROM rejections WHERE face_id = ?", [face])
+            self.db.execute("DELETE FROM faces WHERE id = ?", [face])
 
     def set_live_clip(self, photo_id: int, clip: str | None) -> None:
         """The Live Photo clip beside a photo (None: it has none any more)."""

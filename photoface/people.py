@@ -96,9 +96,8 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: 
     data = catalog.cluster_input()
     faces = Faces(**data.arrays)
     new_count = int(data.new.sum())
-    decided = data.decided if data.decided is not None else np.zeros(len(faces.ids), bool)
     mode = "full" if full or new_count > INCREMENTAL_SHARE * len(faces.ids) else "incremental"
-    if mode == "incremental" and not new_count and not decided.any():
+    if mode == "incremental" and not new_count and not data.decided.any():
         mode = "up to date"
     if mode == "up to date":
         outcome = Plan(faces.persons.copy(), 0, 0)
@@ -107,8 +106,8 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: 
         if mode == "full":
             outcome = plan(faces, face_graph(index, faces), decisions, settings)
         else:
-            rows = _graph_around_new(index, faces, data.new | decided)
-            outcome = plan_new(faces, rows, data.new, decisions, settings, decided=decided)
+            rows = _graph_around_new(index, faces, data.new | data.decided)
+            outcome = plan_new(faces, rows, data.new, decisions, settings, decided=data.decided)
     persons = outcome.persons.copy()
     with catalog.transaction():
         # New people are -2, -3, ... (new_person(k)), numbered in the order clusters were found.
@@ -125,7 +124,7 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: 
         )
         catalog.delete_empty_unnamed_people()
         catalog.set_copies(_copies_found(faces, data, outcome, mode))
-        catalog.mark_clustered(faces.ids[data.new | decided].tolist())
+        catalog.mark_clustered(faces.ids[data.new | data.decided].tolist())
     assigned = int((persons != NO_PERSON).sum())
     return ClusterReport(
         people=len(np.unique(persons[persons != NO_PERSON])),

@@ -1,9 +1,9 @@
 """Who is in a video: each face track named as ``identify`` names a photo's face, and a copy of
 the video with every frame labelled, the boxes following their tracks between sampled frames.
 
-A track keeps only its best frame's box (``photoface.media.tracks``), so this module's linker
-also keeps every sampled face's box and embedding, and gives each to the track it belongs to.
-The labelled copy is decoded and encoded one frame at a time.
+The tracks are asked to keep their box in every sampled frame (``photoface.media.tracks``,
+``paths``), which the labelled copy interpolates between. It is decoded and encoded one frame
+at a time.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 from PIL import Image
 
 from photoface.catalog import Catalog
-from photoface.engine.pipeline import Face, FaceEngine
+from photoface.engine.pipeline import FaceEngine
 from photoface.errors import ImageLoadError, PhotofaceError
-from photoface.media.tracks import LinkRules, Track, TrackLinker, analyse_video
+from photoface.media.tracks import Track, analyse_video
 from photoface.media.video import VideoInfo, VideoSource, open_video, to_loaded
 from photoface.people import match_people
 from photoface.report import label_faces
@@ -31,8 +31,6 @@ from photoface.report import label_faces
 TIME_BASE = Fraction(1, 1000)
 # Containers the labelled copy can be written as, by suffix (FFmpeg muxer names).
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
-# A sampled face as kept for the paths: its box, and its embedding in half precision (a long video has many).
-Sighting = tuple[tuple[float, float, float, float], np.ndarray]
 # H.264 where the PyAV wheel has an encoder for it, else MPEG-4 Part 2 (every FFmpeg build has it).
 ENCODERS = ("libx264", "libopenh264", "mpeg4")
 # x264's "veryfast" preset: 10.7 s for the 174 frames of sv_61dc1ab7_phone_talking.mov (720x1280)
@@ -101,44 +99,9 @@ def _track_row(track: Track, person: dict | None, mean: float) -> dict:
 
 def follow_faces(engine: FaceEngine, video: VideoSource) -> tuple[VideoInfo, list[Track], list[TrackPath]]:
     """``analyse_video``'s tracks, plus the path of each (its box in every sampled frame it is in)."""
-    linker = _SightingLinker()
-    info, tracks = analyse_video(engine, video, linker=linker)
-    return info, tracks, _paths(tracks, linker.sightings, LinkRules().near)
-
-
-class _SightingLinker(TrackLinker):
-    """The linker, keeping every sampled frame's faces as well (a box and a small embedding each)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sightings: list[tuple[float, list[Sighting]]] = []
-
-    def add(self, time: float, faces: list[Face]) -> None:
-        super().add(time, faces)
-        self.sightings.append((time, [(face.box, face.embedding.astype(np.float16)) for face in faces]))
-
-
-def _paths(tracks: list[Track], samples: list[tuple[float, list[Sighting]]], limit: float) -> list[TrackPath]:
-    """Give each sampled face to the track on screen then whose embedding is nearest (one face
-    per track per frame, within ``limit`` squared distance), as the linker gave it."""
-    paths = [TrackPath() for _ in tracks]
-    for time, faces in samples:
-        live = [i for i, track in enumerate(tracks) if track.start <= time <= track.end]
-        pairs = sorted(
-            (float(np.sum((tracks[t].face.embedding - embedding.astype(np.float32)) ** 2)), t, f)
-            for t in live
-            for f, (_, embedding) in enumerate(faces)
-        )
-        taken_tracks: set[int] = set()
-        taken_faces: set[int] = set()
-        for distance, t, f in pairs:
-            if distance > limit or t in taken_tracks or f in taken_faces:
-                continue
-            taken_tracks.add(t)
-            taken_faces.add(f)
-            paths[t].times.append(time)
-            paths[t].boxes.append(faces[f][0])
-    return paths
+    info, tracks = analyse_video(engine, video, paths=True)
+    paths = [TrackPath([time for time, _ in track.path], [box for _, box in track.path]) for track in tracks]
+    return info, tracks, paths
 
 
 def annotate_video(video: VideoSource, identity: VideoIdentity, output: Path) -> Path:

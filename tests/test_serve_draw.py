@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from photoface.catalog import Catalog
-from photoface.web.views.base import delete_faces
 from tests.conftest import base_and_token, data_path, serving
 from tests.test_serve import _browser, _images_loaded, cli, cli_json, copy_catalog
 
@@ -38,7 +37,7 @@ def missed(tmp_path_factory) -> dict:
         assert len(faces) == 2, faces
         gone = faces[0]
         with catalog.transaction():
-            delete_faces(catalog, [gone["id"]])
+            catalog.delete_faces([gone["id"]])
         row = catalog.photos_for_regions([str(photo)])[0]
     return {"db": db, "path": photo, "photo": row["id"], "size": (row["width"], row["height"]), "box": gone["box"]}
 

@@ -37,6 +37,9 @@ class Track:
     end: float  # seconds: last sampled frame the face was found in
     frame: float  # seconds: the frame ``face.box`` is from
     detections: int  # sampled frames the face was found in
+    # (seconds, box) of every sampled frame the face was found in, when the linker was asked to
+    # keep them (``TrackLinker(paths=True)``: the labelled copy of ``identify VIDEO``); else empty.
+    path: tuple[tuple[float, tuple[float, float, float, float]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,13 @@ class _OpenTrack:
     detections: int = 0
     clearest: list[tuple[float, int, float, Face]] = field(default_factory=list)  # min-heap (clarity, seq, time, face)
     recent: deque[np.ndarray] = field(default_factory=lambda: deque(maxlen=config.VIDEO_TRACK_RECENT))
+    path: list[tuple[float, tuple[float, float, float, float]]] | None = None  # kept only when asked
 
     def add(self, time: float, face: Face, keep: int, seq: int) -> None:
         self.last_time, self.last = time, face
         self.detections += 1
+        if self.path is not None:
+            self.path.append((time, face.box))
         self.recent.append(face.embedding)
         entry = (clarity(face), seq, time, face)
         if len(self.clearest) < keep:
@@ -96,6 +102,7 @@ class _OpenTrack:
             self.last_time,
             best_time,
             self.detections,
+            tuple(self.path or ()),
         )
 
 
@@ -113,8 +120,11 @@ class TrackLinker:
     >>> tracks = linker.finish()
     """
 
-    def __init__(self, rules: LinkRules | None = None) -> None:
+    def __init__(self, rules: LinkRules | None = None, *, paths: bool = False) -> None:
+        """``paths``: each track also keeps its box in every sampled frame (``Track.path``),
+        which grows with the video's length; the scan keeps only the clearest faces."""
         self.rules = rules or LinkRules()
+        self.paths = paths
         self._open: list[_OpenTrack] = []
         self._done: list[Track] = []
         self._seq = itertools.count()
@@ -132,7 +142,7 @@ class TrackLinker:
             self._open[track_index].add(time, faces[face_index], self.rules.mean_of, next(self._seq))
         for face_index, face in enumerate(faces):
             if face_index not in taken_faces:
-                started = _OpenTrack(time, time, face)
+                started = _OpenTrack(time, time, face, path=[] if self.paths else None)
                 started.add(time, face, self.rules.mean_of, next(self._seq))
                 self._open.append(started)
 
@@ -171,7 +181,7 @@ def analyse_video(
     time_limit: float | None = None,
     keyframes_only: bool = False,
     rules: LinkRules | None = None,
-    linker: TrackLinker | None = None,
+    paths: bool = False,
 ) -> tuple[VideoInfo, list[Track]]:
     """The video's info and its face tracks, analysing one frame per ``interval`` seconds.
 
@@ -179,14 +189,15 @@ def analyse_video(
     ``config.VIDEO_BATCH_FRAMES`` at a time, so memory holds a few frames whatever the length.
     ``source``: a path or a file object of the file's bytes. ``time_limit``: wall-clock seconds
     allowed for the whole pass, and for the wait for any one frame (None: ``video.time_allowed``
-    of the duration, see ``sampled_frames``). Raises ``ImageLoadError`` with a one-line reason
+    of the duration, see ``sampled_frames``). ``paths``: each track keeps its box in every sampled
+    frame (``TrackLinker``). Raises ``ImageLoadError`` with a one-line reason
     for a file that cannot be read, breaks off, or takes too long.
     """
     info, frames = sampled_frames(
         source, interval=interval, max_side=max_side, time_limit=time_limit, keyframes_only=keyframes_only
     )
     patience = time_allowed(info.duration) if time_limit is None else time_limit
-    linker = linker or TrackLinker(rules)  # a caller's own keeps more (photoface.video_identify: every box)
+    linker = TrackLinker(rules, paths=paths)
     batch: list[tuple[float, LoadedImage]] = []
     try:
         for sample in read_ahead(frames, config.VIDEO_BATCH_FRAMES, patience):

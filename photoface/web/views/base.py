@@ -147,21 +147,13 @@ class Web:
         catalog = self.catalog()
         try:
             with catalog.transaction():
-                delete_faces(catalog, state.get("added", []))
+                catalog.delete_faces(state.get("added", []))
                 catalog.restore_decisions(state)
                 for person in state.get("created", []):
                     if not catalog.faces(person=person):
                         catalog.delete_person(person)
         except sqlite3.IntegrityError as exc:  # its old name was given to someone else since
             raise PhotofaceError(f"cannot undo: the catalog changed since ({exc}); reload the page") from exc
-
-
-def delete_faces(catalog: Catalog, face_ids: Sequence[int]) -> None:
-    """Remove faces (drawn ones, undone) with what points at them; the face log records it for the index."""
-    for face in face_ids:
-        catalog.db.execute("UPDATE faces SET copy_of = NULL WHERE copy_of = ?", [face])
-        catalog.db.execute("DELETE FROM rejections WHERE face_id = ?", [face])
-        catalog.db.execute("DELETE FROM faces WHERE id = ?", [face])
 
 
 def web(request: Request) -> Web:
