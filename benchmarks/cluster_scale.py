@@ -34,6 +34,7 @@ from benchmarks.clustering import main_faces, scores
 from benchmarks.common import peak_rss_mb, write_result
 from photoface.catalog import Catalog
 from photoface.clustering import NO_PERSON, ClusterSettings, Decisions, Faces, plan
+from photoface.engine import signature
 from photoface.index import FaceIndex
 from photoface.people import face_graph
 
@@ -55,7 +56,11 @@ def populations(embeddings: np.ndarray, labels: np.ndarray, size: int) -> tuple[
 
 
 def fresh_faces(vectors: np.ndarray) -> Faces:
+    """One face per vector, nobody assigned, as a scan leaves them; each with a signature of
+    its own (random cells: unrelated shots), so the near-copy test runs on every edge as in a
+    real catalog."""
     count = len(vectors)
+    cells = len(signature.EMPTY)
     return Faces(
         ids=np.arange(count),
         photos=np.arange(count),
@@ -63,6 +68,7 @@ def fresh_faces(vectors: np.ndarray) -> Faces:
         sizes=np.full(count, 100.0),
         persons=np.full(count, NO_PERSON),
         fixed=np.zeros(count, bool),
+        signatures=np.random.default_rng(0).integers(1, 256, (count, cells), dtype=np.uint8),
     )
 
 

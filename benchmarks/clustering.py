@@ -43,7 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.common import peak_rss_mb, write_result
-from photoface.catalog import Catalog, path_from_db
+from photoface.catalog import Catalog, path_from_db, signature_rows
 from photoface.clustering import (
     NO_PERSON,
     ClusterSettings,
@@ -75,7 +75,8 @@ def catalog_faces(db: Path, rule: str, people: set[str] | None = None, name: str
     with Catalog.open(db, create=False) as catalog:
         rows = catalog.db.execute("""
             SELECT faces.id, photos.id, photos.path, faces.size, faces.embedding,
-                   faces.x + faces.w / 2 - photos.width / 2.0, faces.y + faces.h / 2 - photos.height / 2.0
+                   faces.x + faces.w / 2 - photos.width / 2.0, faces.y + faces.h / 2 - photos.height / 2.0,
+                   faces.signature
             FROM faces JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'ok'
             ORDER BY faces.id""").fetchall()
     count = len(rows)
@@ -86,9 +87,10 @@ def catalog_faces(db: Path, rule: str, people: set[str] | None = None, name: str
         sizes=np.array([r[3] for r in rows], dtype=np.float64),
         persons=np.full(count, NO_PERSON),
         fixed=np.zeros(count, dtype=bool),
+        signatures=signature_rows([r[7] for r in rows]),
     )
     chosen: dict[int, tuple[float, int]] = {}
-    for position, (_, photo, _, size, _, dx, dy) in enumerate(rows):
+    for position, (_, photo, _, size, _, dx, dy, _) in enumerate(rows):
         key = -size if rule == "largest" else dx * dx + dy * dy
         if photo not in chosen or key < chosen[photo][0]:
             chosen[photo] = (key, position)

@@ -27,11 +27,10 @@ from PIL import Image, ImageEnhance, ImageOps
 from benchmarks.clustering import scores
 from benchmarks.common import write_result
 from photoface import copies
-from photoface.catalog import Catalog, path_from_db
+from photoface.catalog import Catalog, path_from_db, signature_rows
 from photoface.clustering import NO_PERSON, ClusterSettings, Decisions, Faces, exact_neighbours, plan
-from photoface.copies import COPY_DISTANCE
-
-RULE = COPY_DISTANCE
+from photoface.copies import COPY_DISTANCE, SIGNATURE_DISTANCE
+from photoface.engine import signature
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -95,14 +94,16 @@ def scan(db: Path, *folders: Path) -> None:
     subprocess.run([sys.executable, "-m", "photoface", "--db", str(db), "scan", *map(str, folders)], check=True)
 
 
-def _faces_by_photo(db: Path) -> tuple[dict[str, list[int]], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Photo path -> face positions, and every face's id, embedding, box (x, y, w, h) and place
-    in its photo (box centre over the photo's width and height, log of the box width over the
-    photo's longer side)."""
+def _faces_by_photo(
+    db: Path,
+) -> tuple[dict[str, list[int]], np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Photo path -> face positions, and every face's id, embedding, box (x, y, w, h), place in
+    its photo (box centre over the photo's width and height, log of the box width over the
+    photo's longer side) and signature (zeros where none)."""
     with Catalog.open(db, create=False) as catalog:
         rows = catalog.db.execute("""
             SELECT faces.id, photos.path, faces.embedding, faces.x, faces.y, faces.w, faces.h, faces.size,
-                   photos.width, photos.height
+                   photos.width, photos.height, faces.signature
             FROM faces JOIN photos ON photos.id = faces.photo_id
             WHERE photos.status = 'ok' AND faces.size >= 20 ORDER BY faces.id""").fetchall()
     by_photo: dict[str, list[int]] = {}
@@ -117,7 +118,15 @@ def _faces_by_photo(db: Path) -> tuple[dict[str, list[int]], np.ndarray, np.ndar
         (boxes[:, 1] + boxes[:, 3] / 2) / frame[:, 1],
         np.log(boxes[:, 2] / frame.max(axis=1)),
     ]
-    return by_photo, ids, embeddings, boxes, places
+    cells = signature_rows([r[10] for r in rows])
+    return (
+        by_photo,
+        ids,
+        embeddings,
+        boxes,
+        places,
+        cells if cells is not None else np.zeros((len(rows), 256), np.uint8),
+    )
 
 
 def _place_gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -144,9 +153,10 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 def distributions(db: Path, made: dict[str, tuple[Path, str]], source: Path) -> dict:
     """Squared distances: face to its copy (per variant), and each original face to its nearest
     face in another original photo, of the same person and of another."""
-    by_photo, _ids, embeddings, boxes, places = _faces_by_photo(db)
+    by_photo, _ids, embeddings, boxes, places, cells = _faces_by_photo(db)
     copies: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
-    pairs = []  # (squared distance, place gap, smaller face size) of each face and its copy
+    looks: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    pairs = []  # (squared distance, place gap, smaller face size, signature distance) of each face and its copy
     for copy, (original, variant) in made.items():
         size = _upright(original).size
         for c in by_photo.get(copy, []):
@@ -155,9 +165,11 @@ def distributions(db: Path, made: dict[str, tuple[Path, str]], source: Path) -> 
             if matches:
                 squared = np.sum((embeddings[matches] - embeddings[c]) ** 2, axis=1)
                 o = matches[int(np.argmin(squared))]
+                look = float(signature.distances(cells[[c]], cells[[o]])[0])
                 copies[variant].append(float(squared.min()))
+                looks[variant].append(look)
                 pairs.append(
-                    (float(squared.min()), float(_place_gap(places[c], places[o])), min(boxes[c, 2], boxes[o, 2]))
+                    (float(squared.min()), float(_place_gap(places[c], places[o])), min(boxes[c, 2], boxes[o, 2]), look)
                 )
     originals = [p for p in by_photo if p not in made]
     positions = np.array([f for p in originals for f in by_photo[p]])
@@ -169,10 +181,13 @@ def distributions(db: Path, made: dict[str, tuple[Path, str]], source: Path) -> 
     same = person_of[:, None] == person_of[None, :]
     nearest_same = np.where(same, squared, np.inf).min(axis=1)
     nearest_other = np.where(~same, squared, np.inf).min(axis=1)
+    pairs = np.array(pairs).reshape(-1, 4)
     return {
-        "by_face_size": _by_face_size(np.array(pairs).reshape(-1, 3), nearest_other, boxes[positions, 2]),
-        "placed_rules": _placed_rules(np.array(pairs).reshape(-1, 3), squared, same, places[positions]),
+        "by_face_size": _by_face_size(pairs, nearest_other, boxes[positions, 2]),
+        "placed_rules": _placed_rules(pairs, squared, same, places[positions]),
+        "signature_rules": _signature_rules(pairs, squared, same, cells[positions]),
         "copies": {v: _summary(d) for v, d in copies.items()},
+        "copies_signature": {v: _summary(d) for v, d in looks.items()},
         "all_copies": _summary([d for ds in copies.values() for d in ds]),
         "nearest_other_photo_same_person": _summary(nearest_same[np.isfinite(nearest_same)]),
         "nearest_other_photo_other_person": _summary(nearest_other[np.isfinite(nearest_other)]),
@@ -184,7 +199,7 @@ def distributions(db: Path, made: dict[str, tuple[Path, str]], source: Path) -> 
 def aligned_pairs(db: Path, sample: int = 4000, seed: int = 0) -> list[dict]:
     """The same-place rule on a catalog of aligned crops (LFW: every face at one place): pairs of
     different photos (``sample`` photos' largest faces; person = folder) it folds, by person."""
-    by_photo, _ids, embeddings, boxes, places = _faces_by_photo(db)
+    by_photo, _ids, embeddings, boxes, places, cells = _faces_by_photo(db)
     largest = np.array([max(faces, key=lambda i: boxes[i, 2]) for faces in by_photo.values()])
     person = np.array([Path(path).parent.name for path in by_photo])
     pick = np.random.default_rng(seed).choice(len(largest), min(sample, len(largest)), replace=False)
@@ -194,6 +209,19 @@ def aligned_pairs(db: Path, sample: int = 4000, seed: int = 0) -> list[dict]:
     same = person[pick][:, None] == person[pick][None, :]
     gaps = _place_gap(places[largest[pick]][:, None, :], places[largest[pick]][None, :, :])
     rows = []
+    i, j = np.nonzero(np.triu(squared <= 1.0, 1))
+    looks = signature.distances(cells[largest[pick]][i], cells[largest[pick]][j])
+    for distance, alike in SIGNATURE_GRID:
+        folds = (squared[i, j] <= COPY_DISTANCE) | ((squared[i, j] <= distance) & (looks <= alike))
+        rows.append(
+            {
+                "distance": distance,
+                "signature": alike,
+                "photos": len(pick),
+                "other_person_pairs": int((folds & ~same[i, j]).sum()),
+                "same_person_pairs": int((folds & same[i, j]).sum()),
+            }
+        )
     for distance, gap in ((COPY_DISTANCE, np.inf), (0.4, 0.05), (0.6, 0.05)):
         folds = (squared <= distance) & (gaps <= gap)
         rows.append(
@@ -248,6 +276,31 @@ def _placed_rules(pairs: np.ndarray, squared: np.ndarray, same: np.ndarray, plac
     return rows
 
 
+SIGNATURE_GRID = ((0.4, 0.1), (0.6, 0.05), (0.6, 0.1), (0.6, 0.15), (1.0, 0.1))  # (look distance, signature)
+
+
+def _signature_rules(pairs: np.ndarray, squared: np.ndarray, same: np.ndarray, cells: np.ndarray) -> list[dict]:
+    """The signature rule (``photoface.copies``) at each (look distance, signature distance): the
+    copies it folds, and the pairs of other photos it would fold, of another person and the same."""
+    i, j = np.nonzero(np.triu(np.isfinite(squared) & (squared <= max(d for d, _ in SIGNATURE_GRID)), 1))
+    looks = signature.distances(cells[i], cells[j])
+    rows = []
+    for distance, alike in SIGNATURE_GRID:
+        folds = (squared[i, j] <= COPY_DISTANCE) | ((squared[i, j] <= distance) & (looks <= alike))
+        caught = (pairs[:, 0] <= COPY_DISTANCE) | ((pairs[:, 0] <= distance) & (pairs[:, 3] <= alike))
+        rows.append(
+            {
+                "distance": distance,
+                "signature": alike,
+                "copies_folded": round(float(caught.mean()), 4) if len(pairs) else None,
+                "copies_missed": int((~caught).sum()),
+                "other_person_pairs": int((folds & ~same[i, j]).sum()),
+                "same_person_pairs": int((folds & same[i, j]).sum()),
+            }
+        )
+    return rows
+
+
 def _identity(path: Path) -> str:
     return path.parent.name
 
@@ -265,7 +318,13 @@ def _summary(values) -> dict:
     }
 
 
-RULES = (None, 0.05, 0.1, 0.15, 0.2)  # None: no folding (clustering before near-copies)
+# Copy rules compared: (embedding distance, signature distance); -1 turns a test off.
+RULES = {
+    "none": (-1.0, -1.0),  # no folding: clustering before near-copies
+    "embedding 0.1": (COPY_DISTANCE, -1.0),  # the embedding alone (before signatures)
+    "embedding 0.15": (0.15, -1.0),
+    "embedding 0.1 + signature": (COPY_DISTANCE, SIGNATURE_DISTANCE),  # the default
+}
 
 
 def quality(db: Path, made: dict[str, tuple[Path, str]], copied: int, seeds: int) -> list[dict]:
@@ -275,7 +334,8 @@ def quality(db: Path, made: dict[str, tuple[Path, str]], copied: int, seeds: int
         rows = catalog.db.execute("""
             SELECT faces.id, photos.path, faces.photo_id, faces.size, faces.embedding,
                    (faces.x + faces.w / 2 - photos.width / 2.0) * (faces.x + faces.w / 2 - photos.width / 2.0)
-                 + (faces.y + faces.h / 2 - photos.height / 2.0) * (faces.y + faces.h / 2 - photos.height / 2.0)
+                 + (faces.y + faces.h / 2 - photos.height / 2.0) * (faces.y + faces.h / 2 - photos.height / 2.0),
+                   faces.signature
             FROM faces JOIN photos ON photos.id = faces.photo_id
             WHERE photos.status = 'ok' ORDER BY faces.id""").fetchall()
     paths = np.array([path_from_db(r[1]) for r in rows])
@@ -292,8 +352,8 @@ def quality(db: Path, made: dict[str, tuple[Path, str]], copied: int, seeds: int
         chosen = sorted(random.Random(seed).sample(copyable, copied))
         turn = {original: list(VARIANTS)[i % len(VARIANTS)] for i, original in enumerate(chosen)}
         added = {copy for copy, (original, variant) in made.items() if turn.get(str(original)) == variant}
-        for rule in RULES:
-            copies.COPY_DISTANCE = -1.0 if rule is None else rule
+        for rule, (copy_distance, signature_distance) in RULES.items():
+            copies.COPY_DISTANCE, copies.SIGNATURE_DISTANCE = copy_distance, signature_distance
             runs = {
                 label: _cluster(rows, paths, keep, scored)
                 for label, keep in (("without", set(originals)), ("with", set(originals) | added))
@@ -307,7 +367,7 @@ def quality(db: Path, made: dict[str, tuple[Path, str]], copied: int, seeds: int
                     **{label: {"faces": faces, **scores(persons, truth)} for label, (faces, persons) in runs.items()},
                 }
             )
-    copies.COPY_DISTANCE = RULE
+    copies.COPY_DISTANCE, copies.SIGNATURE_DISTANCE = COPY_DISTANCE, SIGNATURE_DISTANCE
     return results
 
 
@@ -321,6 +381,7 @@ def _cluster(rows: list, paths: np.ndarray, keep: set[str], scored: np.ndarray) 
         sizes=np.array([rows[i][3] for i in kept], dtype=np.float64),
         persons=np.full(len(kept), NO_PERSON),
         fixed=np.zeros(len(kept), dtype=bool),
+        signatures=signature_rows([rows[i][6] for i in kept]),
     )
     persons = plan(faces, exact_neighbours(faces.embeddings), Decisions(), ClusterSettings()).persons
     return len(kept), persons[np.searchsorted(kept, scored)]
@@ -358,8 +419,8 @@ def main() -> int:
     made_file = args.work / "made.tsv"
     if not made_file.exists():
         made = make_copies(sorted(sample), source, args.work / "copies")
-        scan(db, source, args.work / "copies")
         made_file.write_text("".join(f"{c}\t{o}\t{v}\n" for c, (o, v) in made.items()))
+    scan(db, source, args.work / "copies")  # up to date; gives faces of an older scan their signatures
     made = {c: (Path(o), v) for c, o, v in (line.split("\t") for line in made_file.read_text().splitlines() if line)}
     result = {"source": os.path.basename(source), "rule": COPY_DISTANCE, **distributions(db, made, source)}
     if args.quality:

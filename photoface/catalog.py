@@ -25,6 +25,7 @@ import platformdirs
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from photoface.engine import signature
 from photoface.errors import CatalogError, PhotofaceError
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,15 @@ def m007_videos(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE faces ADD COLUMN frame_time REAL")
 
 
-SCHEMA_VERSION = 7  # the number of registered migrations
+@migrations()
+def m008_face_signatures(db: sqlite_utils.Database) -> None:
+    # The grey cells around each face (photoface.engine.signature, 256 bytes): which shot a face is
+    # from, so a resized or cropped copy of a small face is still found to be a copy. NULL for
+    # faces scanned before; ``scan`` fills them in from the photo and the stored landmarks.
+    db.execute("ALTER TABLE faces ADD COLUMN signature BLOB")
+
+
+SCHEMA_VERSION = 8  # the number of registered migrations
 
 # How face lists can be ordered (a fixed set: the ORDER BY text is never built from a request).
 FACE_ORDERS = {
@@ -463,6 +472,24 @@ class Catalog:
                 )
         return records
 
+    def unsigned_faces(self, roots: Sequence[Path]) -> dict[str, list[tuple[int, np.ndarray]]]:
+        """Photo path -> (face id, landmarks) of its faces without a signature (scanned before
+        migration 8), for the photos under ``roots``; videos' faces are left as they are."""
+        rows = self.db.execute("""
+            SELECT photos.path, faces.id, faces.landmarks FROM faces JOIN photos ON photos.id = faces.photo_id
+            WHERE faces.signature IS NULL AND photos.status = 'ok' AND photos.kind = 'photo'
+            ORDER BY photos.id, faces.id""").fetchall()
+        found: dict[str, list[tuple[int, np.ndarray]]] = {}
+        for stored, face_id, landmarks in rows:
+            path = path_from_db(stored)
+            if any(is_under(path, root) for root in roots):
+                found.setdefault(path, []).append((face_id, np.frombuffer(landmarks, np.float32).reshape(5, 2)))
+        return found
+
+    def set_signatures(self, signatures: Iterable[tuple[int, bytes]]) -> None:
+        with self.transaction():
+            self.db.conn.executemany("UPDATE faces SET signature = ? WHERE id = ?", [(s, f) for f, s in signatures])
+
     def photos_with_hash(self, digest: str) -> list[PhotoRecord]:
         rows = self.db.query(
             "SELECT id, path, size, mtime_ns, hash, status FROM photos WHERE hash = ? AND status = 'ok'", [digest]
@@ -679,7 +706,7 @@ class Catalog:
     def _cluster_input(self) -> ClusterInput:
         rows = self.db.execute("""
             SELECT faces.id, faces.photo_id, faces.size, faces.embedding, faces.person_id, faces.assigned,
-                   people.ignored, faces.clustered, faces.copy_of, julianday(photos.taken_at)
+                   people.ignored, faces.clustered, faces.copy_of, julianday(photos.taken_at), faces.signature
             FROM faces JOIN photos ON photos.id = faces.photo_id
             LEFT JOIN people ON people.id = faces.person_id
             WHERE photos.status = 'ok' ORDER BY faces.id""").fetchall()
@@ -694,6 +721,7 @@ class Catalog:
             "fixed": np.array([r[5] == "manual" or bool(r[6]) for r in rows], dtype=bool),
             # When each face's photo was taken, as a Julian day; NaN where it has no date.
             "days": np.array([r[9] if r[9] is not None else np.nan for r in rows], dtype=np.float64),
+            "signatures": signature_rows([r[10] for r in rows]),
         }
         return ClusterInput(
             arrays=arrays,
@@ -1183,6 +1211,7 @@ def _face_record(photo_id: int, found: FaceLike | TrackLike, model: str) -> dict
         "model": model,
         "landmarks": np.asarray(face.landmarks, np.float32).tobytes(),
         "embedding": np.asarray(face.embedding, np.float32).tobytes(),
+        "signature": getattr(face, "signature", None),
     }
 
 
@@ -1190,6 +1219,16 @@ def track_times(start: float | None, end: float | None, frame: float | None) -> 
     """A face's times as ``--json`` gives them: seconds, to 0.01, for a video's track; None for a photo's face."""
     times = {"start": start, "end": end, "frame": frame}
     return {key: round(value, 2) if value is not None else None for key, value in times.items()}
+
+
+def signature_rows(cells: list[bytes | None]) -> np.ndarray | None:
+    """The faces' grey cells (photoface.engine.signature) as rows, zeros (nothing to compare)
+    where a face has none; None where no face has any (a catalog scanned before them)."""
+    if all(c is None for c in cells):
+        return None
+    return np.frombuffer(b"".join(c if c is not None else signature.EMPTY for c in cells), np.uint8).reshape(
+        len(cells), len(signature.EMPTY)
+    )
 
 
 def _photo_frame(photo_id: int, path: str, width: int, height: int, orientation: int | None) -> dict:

@@ -98,6 +98,9 @@ class Faces:
     fixed: np.ndarray  # (N,) bool: manual decision or ignored person
     # (N,) float: when each face's photo was taken (Julian days), NaN where undated; None: no dates.
     days: np.ndarray | None = None
+    # (N, 256) uint8: the grey cells around each face (photoface.engine.signature), zeros where
+    # unknown; None: none known.
+    signatures: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from photoface.engine import signature
+
 if TYPE_CHECKING:
     from photoface.clustering import Faces, Neighbours
 
 # Squared distance (unit vectors, 0..4) within which two faces are one face twice.
 COPY_DISTANCE = 0.1
+# Faces up to this far apart (the embedding of a small face's resized copy drifts as far as
+# another photo of the person) are one face twice when their signatures are this alike
+# (photoface.engine.signature; measured in docs/people.md, "Near-copies").
+LOOK_DISTANCE = 0.6
+SIGNATURE_DISTANCE = 0.1
+_CHUNK = 65_536  # pairs compared at a time: about 70 MB of float32 cells
 
 
 @dataclass(frozen=True)
@@ -62,8 +70,10 @@ class NearCopies:
         if not self.any:  # the common case costs nothing
             return faces
         keep = self.leaders
-        arrays = {f.name: getattr(faces, f.name) for f in dataclasses.fields(faces)}
-        return dataclasses.replace(faces, **{k: v[keep] for k, v in arrays.items() if v is not None})
+        arrays = {f.name: getattr(faces, f.name) for f in dataclasses.fields(faces) if f.name != "signatures"}
+        # The signatures have said which faces are copies; clustering does not read them.
+        folded = {k: v[keep] for k, v in arrays.items() if v is not None}
+        return dataclasses.replace(faces, **folded, signatures=None)
 
     def fold_mask(self, mask: np.ndarray) -> np.ndarray:
         """A per-face flag per group: the leader's."""
@@ -131,24 +141,51 @@ class NearCopies:
 
 def find(faces: Faces, neighbours: Neighbours, eligible: np.ndarray, distance: float | None = None) -> NearCopies:
     """The groups of near-identical faces among the ``eligible`` ones (those clustering looks
-    at), joined through the graph's edges within ``distance`` (``COPY_DISTANCE``, read when
-    called so a benchmark can vary it)."""
+    at), joined through the graph's edges: within ``distance`` (``COPY_DISTANCE``, read when
+    called so a benchmark can vary it), or within ``LOOK_DISTANCE`` where the faces' signatures
+    say they are one shot (``SIGNATURE_DISTANCE``)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     distance = COPY_DISTANCE if distance is None else distance
     n = len(faces.ids)
     positions = neighbours.positions
-    close = (positions >= 0) & (neighbours.squared <= distance)
-    close &= eligible[:, None] & eligible[np.maximum(positions, 0)]
-    rows = np.repeat(np.arange(n), positions.shape[1])[close.ravel()]
-    cols = positions[close]
+    edges = (positions >= 0) & eligible[:, None] & eligible[np.maximum(positions, 0)]
+    close = edges & (neighbours.squared <= distance)
+    rows, places = np.nonzero(close)
+    cols = positions[rows, places]
+    looked_rows, looked_cols = _same_shot(faces, neighbours, edges & ~close)
+    rows, cols = np.r_[rows, looked_rows], np.r_[cols, looked_cols]
     if not len(rows):
         own = np.arange(n)
         return NearCopies(own, own.copy())
     graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n, n))
     _, component = connected_components(graph, directed=False)
     return _with_leaders(component, faces.fixed)
+
+
+def _same_shot(faces: Faces, neighbours: Neighbours, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``edges`` (a mask over the graph) within ``LOOK_DISTANCE`` whose two faces'
+    signatures say they are one shot, as (rows, cols) positions."""
+    if faces.signatures is None:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    known = faces.signatures.any(axis=1)
+    positions = np.maximum(neighbours.positions, 0)
+    edges = edges & (neighbours.squared <= LOOK_DISTANCE) & known[:, None] & known[positions]
+    rows, places = np.nonzero(edges)
+    cols = positions[rows, places]
+    del places
+    # Each pair once: a face is usually among its neighbour's neighbours too.
+    low, high = np.minimum(rows, cols), np.maximum(rows, cols)
+    pairs = np.unique(low * len(faces.ids) + high)
+    rows, cols = pairs // len(faces.ids), pairs % len(faces.ids)
+    same = np.zeros(len(rows), bool)
+    for start in range(0, len(rows), _CHUNK):  # a chunk of pairs at a time
+        part = slice(start, start + _CHUNK)
+        same[part] = signature.distances(faces.signatures[rows[part]], faces.signatures[cols[part]]) <= (
+            SIGNATURE_DISTANCE
+        )
+    return rows[same], cols[same]
 
 
 def _with_leaders(component: np.ndarray, fixed: np.ndarray) -> NearCopies:

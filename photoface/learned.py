@@ -54,7 +54,6 @@ class PersonScores:
             return np.ones(len(embeddings), np.float32)
         return (embeddings @ self.weights[:, column] + self.bias[column]).astype(np.float32)
 
-
     def accepts(self, embeddings: np.ndarray, persons: np.ndarray) -> np.ndarray:
         """For each embedding, whether its person's score for it reaches ``CUT``: whether what
         the answers taught lets clustering give it to them (``Decisions.accepts``)."""

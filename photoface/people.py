@@ -581,8 +581,8 @@ def review_queue(
     Candidates are the neighbours of the person's faces and, seen from the other side, the
     unassigned faces near the person's mean face (``_open_faces_near``). A face rejected for a
     person, a face the user placed by hand, and faces too small to cluster are never suggested;
-    each face is suggested for its likeliest person only, and only while the person's learned
-    score for it (``photoface.learned``: what the names and answers so far teach) reaches
+    each face is suggested for its likeliest person only (the highest learned score), and only
+    while that score (``photoface.learned``: what the names and answers so far teach) reaches
     ``learned.CUT``; what is said of a face (a rejection) is said of its near-copies too.
     """
     data = catalog.cluster_input()
@@ -609,7 +609,9 @@ def review_queue(
             born=data.born.get(person),
         )
         for (position, mean), score in zip(found, _learned_scores(scores, faces, found, person), strict=True):
-            if score >= learned.CUT and (position not in best or mean < best[position][0]):
+            # Its likeliest person is the one what the user taught scores highest (two
+            # siblings can lie at one distance; the answers tell them apart).
+            if score >= learned.CUT and (position not in best or score > best[position][2]):
                 best[position] = (mean, person, score)
     ranked = sorted(best.items(), key=lambda item: (item[1][0], item[0]))[:limit]
     face_suggestions = [

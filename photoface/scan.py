@@ -43,6 +43,8 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+
 from photoface.catalog import (
     PROCESS_GONE,
     Catalog,
@@ -54,6 +56,7 @@ from photoface.catalog import (
     printable,
 )
 from photoface.crawler import FileEntry, WalkError, walk
+from photoface.engine import signature
 from photoface.errors import CatalogError, ImageLoadError, PhotofaceError
 from photoface.imageio import LoadedImage, load_image
 from photoface.media import is_video_name
@@ -372,6 +375,7 @@ class Scanner:
             self.progress.start(len(todo))
         self.known_hashes = self.catalog.known_hashes()
         self._process(todo)
+        self._sign_earlier_faces(roots)
         # A root found empty, or gone by now (a drive unplugged mid-scan), removes nothing.
         empty_roots = [root for root, count in found_per_root.items() if count == 0 or not root.exists()]
         self._remove_missing(existing, seen - self.vanished, empty_roots, clips)
@@ -390,6 +394,18 @@ class Scanner:
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+
+    def _sign_earlier_faces(self, roots: list[Path]) -> None:
+        """Give the faces scanned before signatures existed theirs, from each photo and the
+        stored landmarks (no detector: a decode per photo), so near-copies among them are found
+        like new ones. A photo that no longer loads gets the empty signature (nothing to compare)."""
+        unsigned = self.catalog.unsigned_faces(roots)
+        with ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="sign") as pool:
+            paths = list(unsigned)
+            for start in range(0, len(paths), self.options.group_size):
+                part = paths[start : start + self.options.group_size]
+                signed = pool.map(lambda path: _signatures_of(path, unsigned[path]), part)
+                self.catalog.set_signatures(pair for pairs in signed for pair in pairs)
 
     def _commit_in_groups(self, analysed: Iterator[Prepared]) -> None:
         """Commit every ``group_size`` files, and after each video, so progress moves and a stop
@@ -568,6 +584,16 @@ class Scanner:
             kept_by_copy = {photo for photo in gone if self.catalog.promote_duplicate(photo)}
             self.summary.moved += len(kept_by_copy)
             self.summary.removed = self.catalog.remove_photos(p for p in gone if p not in kept_by_copy)
+
+
+def _signatures_of(path: str, faces: list[tuple[int, np.ndarray]]) -> list[tuple[int, bytes]]:
+    """Each face's signature, cut from the photo as the scan loads it (landmarks are stored in
+    full-size pixels, the scan cut it from the loaded size)."""
+    try:
+        image = load_image(path)
+    except ImageLoadError:
+        return [(face_id, signature.EMPTY) for face_id, _ in faces]
+    return [(face_id, signature.signature(image.image, landmarks / image.scale)) for face_id, landmarks in faces]
 
 
 def _until_video(prepared: Iterator[Prepared], count: int) -> list[Prepared]:

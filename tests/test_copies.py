@@ -178,6 +178,50 @@ def test_resaved_copies_change_no_person_and_join_theirs(catalog, tmp_path, full
     assert _json(db, "status")["near_duplicates"] >= len(made)
 
 
+def _overlap(a: list[float], b: list[float]) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["cluster", "cluster --full"])
+def test_small_faces_resized_cropped_or_edited_are_copies_of_theirs(catalog, tmp_path, full):
+    """A group photo's 25-45 px faces: a resized copy's embeddings drift as far as another photo
+    of the person (beyond ``COPY_DISTANCE``); the pixels around each face still say it is a copy."""
+    _library, db = catalog
+    group = tmp_path / "group" / "group.jpg"
+    group.parent.mkdir()
+    image = Image.open(data_path("people", "_groups", "group_04.jpg")).convert("RGB")
+    image.save(group, quality=95)
+    _run(db, "scan", str(group.parent))
+    _json(db, "cluster")
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    dx, dy = image.width // 25, image.height // 25
+    image.resize((round(image.width * 0.75), round(image.height * 0.75)), Image.Resampling.LANCZOS).save(
+        folder / "small.jpg", quality=70
+    )
+    image.crop((dx, dy, image.width - dx, image.height - dy)).save(folder / "crop.jpg", quality=92)
+    shifts = {"small.jpg": (0.0, 0.0, 1 / 0.75), "crop.jpg": (dx, dy, 1.0)}
+    _run(db, "scan", str(folder))
+    _json(db, "cluster", *(["--full"] if full else []))
+    faces = _json(db, "faces")
+    originals = [f for f in faces if f["photo"] == str(group)]
+    with sqlite3.connect(db) as connection:
+        vectors = {i: np.frombuffer(e, np.float32) for i, e in connection.execute("SELECT id, embedding FROM faces")}
+    checked, beyond = 0, 0
+    for face in (f for f in faces if Path(f["photo"]).parent == folder and f["size"] >= 20):
+        x, y, scale = shifts[Path(face["photo"]).name]
+        box = [face["box"][0] * scale + x, face["box"][1] * scale + y, face["box"][2] * scale, face["box"][3] * scale]
+        (original,) = [o for o in originals if _overlap(box, o["box"]) > 0.5]
+        assert face["copy_of"] == original["id"], (face["photo"], face["box"])
+        assert face["person"] == original["person"]
+        checked += 1
+        beyond += float(np.sum((vectors[face["id"]] - vectors[original["id"]]) ** 2)) > copies.COPY_DISTANCE
+    assert checked >= 10 and beyond >= 3, (checked, beyond)
+
+
 def test_a_copy_of_a_copy_whose_original_is_gone(catalog, tmp_path, fivecelebs):
     _library, db = catalog
     before = _people_of(db)

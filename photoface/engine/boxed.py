@@ -23,6 +23,7 @@ from PIL import Image
 from photoface.engine.align import CROP_SIZE, TEMPLATE, face_crop
 from photoface.engine.mtcnn import MTCNN, Detections
 from photoface.engine.pipeline import Face, FaceEngine
+from photoface.engine.signature import signature
 
 Box = tuple[float, float, float, float]  # x, y, w, h in pixels of the upright photo
 
@@ -110,7 +111,7 @@ def _embedded(engine: FaceEngine, image: Image.Image, xyxy: np.ndarray, score: f
     crop = face_crop(image, np.array([x1, y1, x2, y2]), landmarks, engine.align)
     embedding = engine.embedder.embed([crop], flip=engine.flip)[0]
     box = (float(x1), float(y1), float(max(x2 - x1, 1.0)), float(max(y2 - y1, 1.0)))
-    return Face(box, score, np.asarray(landmarks, np.float32), embedding, crop)
+    return Face(box, score, np.asarray(landmarks, np.float32), embedding, crop, signature(image, landmarks))
 
 
 def _iou(a: Sequence[float], b: Sequence[float]) -> float:

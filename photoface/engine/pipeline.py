@@ -18,6 +18,7 @@ from photoface.engine.facenet import FaceEmbedder
 from photoface.engine.models import model_id
 from photoface.engine.mtcnn import MTCNN, Detections
 from photoface.engine.session import CUDA, choose_providers
+from photoface.engine.signature import signature
 from photoface.errors import ImageLoadError
 from photoface.imageio import LoadedImage, load_image
 
@@ -33,6 +34,8 @@ class Face:
     landmarks: np.ndarray  # (5, 2): left eye, right eye, nose, mouth left, mouth right
     embedding: np.ndarray  # (128,) float32, unit length
     crop: Image.Image | None = field(default=None, repr=False)  # the aligned 160x160 input
+    # The grey cells around the face (photoface.engine.signature): which shot it is, for copies.
+    signature: bytes | None = field(default=None, repr=False)
 
     @property
     def size(self) -> float:
@@ -157,8 +160,9 @@ class FaceEngine:
 
     def _embed(self, images: list[tuple[LoadedImage, bool]]) -> list[list[Face]]:
         detected = list(self._map(self._detect_and_align, [image for image, _ in images]))
-        crops = [crop for _, image_crops in detected for crop in image_crops]
-        detections = [found for found, _ in detected]
+        crops = [crop for _, image_crops, _ in detected for crop in image_crops]
+        signatures = iter([s for *_, image_signatures in detected for s in image_signatures])
+        detections = [found for found, *_ in detected]
         chunk = max(1, -(-len(crops) // self.threads))
         chunks = [crops[i : i + chunk] for i in range(0, len(crops), chunk)]
         vectors = iter([v for part in self._map(self._embed_crops, chunks) for v in part])
@@ -166,17 +170,18 @@ class FaceEngine:
         faces = []
         for (image, keep), found in zip(images, detections, strict=True):
             faces.append(
-                [_face(image, found, i, next(vectors), next(crop_iter) if keep else None) for i in range(len(found))]
+                [
+                    _face(image, found, i, next(vectors), next(crop_iter) if keep else None, look=next(signatures))
+                    for i in range(len(found))
+                ]
             )
         return faces
 
-    def _detect_and_align(self, image: LoadedImage) -> tuple[Detections, list[Image.Image]]:
+    def _detect_and_align(self, image: LoadedImage) -> tuple[Detections, list[Image.Image], list[bytes]]:
         found = self.detect(image)
-        crops = [
-            face_crop(image.image, box, points, self.align)
-            for box, points in zip(found.boxes, found.landmarks, strict=True)
-        ]
-        return found, crops
+        pairs = list(zip(found.boxes, found.landmarks, strict=True))
+        crops = [face_crop(image.image, box, points, self.align) for box, points in pairs]
+        return found, crops, [signature(image.image, points) for _, points in pairs]
 
     def _embed_crops(self, crops: list[Image.Image]) -> np.ndarray:
         return self.embedder.embed(crops, flip=self.flip)
@@ -189,7 +194,15 @@ class FaceEngine:
         return self._pool.map(function, items)
 
 
-def _face(image: LoadedImage, found: Detections, index: int, embedding: np.ndarray, crop: Image.Image | None) -> Face:
+def _face(
+    image: LoadedImage,
+    found: Detections,
+    index: int,
+    embedding: np.ndarray,
+    crop: Image.Image | None,
+    *,
+    look: bytes,
+) -> Face:
     """Detection ``index`` mapped from the loaded image to the full-resolution frame, box clipped to it."""
     scale = image.scale
     width, height = image.full_size
@@ -200,4 +213,5 @@ def _face(image: LoadedImage, found: Detections, index: int, embedding: np.ndarr
         (found.landmarks[index] * scale).astype(np.float32),
         embedding,
         crop,
+        look,
     )

@@ -97,7 +97,7 @@ class _OpenTrack:
         _, _, best_time, best = max(self.clearest)
         embedding = unit_mean([face.embedding for *_, face in self.clearest])
         return Track(
-            Face(best.box, best.score, best.landmarks, embedding),
+            Face(best.box, best.score, best.landmarks, embedding, signature=best.signature),
             self.start,
             self.last_time,
             best_time,
