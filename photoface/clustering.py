@@ -276,8 +276,13 @@ def refine(neighbours: Neighbours, labels: np.ndarray, settings: ClusterSettings
     present = neighbours.positions >= 0
     fellow = present & (labels[np.maximum(neighbours.positions, 0)] == labels[:, None]) & member[:, None]
     nearest = np.sort(np.where(fellow, neighbours.squared, np.inf), axis=1)[:, :NEIGHBOURS]
+    # Each cluster's members, found once (a search per face over every label was most of the
+    # time at a million faces: 166,000 faces measured against their whole cluster).
+    by_label = np.argsort(labels, kind="stable")
+    first = np.searchsorted(labels[by_label], labels)
+    last = np.searchsorted(labels[by_label], labels, side="right")
     for face in np.flatnonzero(member & ~np.isfinite(nearest[:, -1])):
-        fellows = np.flatnonzero(labels == labels[face])
+        fellows = by_label[first[face] : last[face]]
         fellows = fellows[fellows != face]
         row = np.sort(squared_distances(embeddings[fellows], embeddings[face]))[:NEIGHBOURS]
         nearest[face, : len(row)] = row
