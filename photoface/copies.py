@@ -152,8 +152,7 @@ def find(faces: Faces, neighbours: Neighbours, eligible: np.ndarray, distance: f
     positions = neighbours.positions
     edges = (positions >= 0) & eligible[:, None] & eligible[np.maximum(positions, 0)]
     close = edges & (neighbours.squared <= distance)
-    rows, places = np.nonzero(close)
-    cols = positions[rows, places]
+    rows, cols = _edge_list(close, positions)
     looked_rows, looked_cols = _same_shot(faces, neighbours, edges & ~close)
     rows, cols = np.r_[rows, looked_rows], np.r_[cols, looked_cols]
     if not len(rows):
@@ -172,9 +171,7 @@ def _same_shot(faces: Faces, neighbours: Neighbours, edges: np.ndarray) -> tuple
     known = faces.signatures.any(axis=1)
     positions = np.maximum(neighbours.positions, 0)
     edges = edges & (neighbours.squared <= LOOK_DISTANCE) & known[:, None] & known[positions]
-    rows, places = np.nonzero(edges)
-    cols = positions[rows, places]
-    del places
+    rows, cols = _edge_list(edges, positions)
     # Each pair once: a face is usually among its neighbour's neighbours too.
     low, high = np.minimum(rows, cols), np.maximum(rows, cols)
     pairs = np.unique(low * len(faces.ids) + high)
@@ -186,6 +183,12 @@ def _same_shot(faces: Faces, neighbours: Neighbours, edges: np.ndarray) -> tuple
             SIGNATURE_DISTANCE
         )
     return rows[same], cols[same]
+
+
+def _edge_list(mask: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The graph's edges that ``mask`` selects, as (rows, cols) positions."""
+    rows, places = np.nonzero(mask)
+    return rows, positions[rows, places]
 
 
 def _with_leaders(component: np.ndarray, fixed: np.ndarray) -> NearCopies:

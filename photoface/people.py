@@ -93,7 +93,7 @@ def cluster(catalog: Catalog, settings: ClusterSettings | None = None, *, full: 
     """
     started = time.perf_counter()
     settings = settings or ClusterSettings()
-    data = catalog.cluster_input()
+    data = catalog.cluster_input(signatures=True)
     faces = Faces(**data.arrays)
     new_count = int(data.new.sum())
     mode = "full" if full or new_count > INCREMENTAL_SHARE * len(faces.ids) else "incremental"
