@@ -186,6 +186,7 @@ def test_review_loop_in_a_real_browser(library, tmp_path):
         answers = steps.review_with_the_keyboard()
         rejected = steps.reject_on_a_person_page()
         steps.photos_newest_first()
+        steps.birth_date_on_the_person_page()
         steps.photo_and_unassigned_pages(answers[0])
         steps.hostile_name_is_text()
         browser.close()
@@ -403,6 +404,37 @@ class Steps:
         expect(page.locator("#viewer-open")).to_have_attribute("href", shots.first.get_attribute("href"))
         page.keyboard.press("Escape")
         expect(page.locator("#viewer")).to_be_hidden()
+
+    def birth_date_on_the_person_page(self) -> None:
+        """On the page photos_newest_first left open: a date in the future is refused (nothing
+        changed), one before every photo is set (the CLI sees it) and undone from the toast,
+        then set again and removed with its button."""
+        page, expect = self.page, self.expect
+        person = int(page.locator(".born-set").get_attribute("data-person"))
+        with Catalog.open(self.db) as catalog:
+            oldest = min(catalog.photo(f["photo_id"])["taken_at"] or "9" for f in catalog.gallery_faces(person=person))
+        box = page.locator(".born-box")
+        box.fill("2999-01-01")
+        page.locator(".born-set").click()
+        expect(page.locator("#toast")).to_contain_text("in the future")
+        assert _people(self.db)[person]["born"] is None
+        born = f"{int(oldest[:4]) - 3}-05-17"  # before every photo of theirs: no face is taken
+        for undo in (True, False):
+            box.fill(born)
+            with page.expect_navigation():
+                box.press("Enter")
+            expect(page.locator("#toast")).to_contain_text(f"Born {born}.")
+            assert _people(self.db)[person]["born"] == born
+            expect(box).to_have_value(born)
+            if undo:
+                with page.expect_navigation():
+                    page.locator("#toast-undo").click()
+                assert _people(self.db)[person]["born"] is None
+        _shoot(page, self.shots, "person-born")
+        with page.expect_navigation():
+            page.locator(".born-clear").click()
+        expect(page.locator("#toast")).to_contain_text("Birth date removed")
+        assert _people(self.db)[person]["born"] is None and page.locator(".born-clear").count() == 0
 
     def photo_and_unassigned_pages(self, question: dict) -> None:
         with Catalog.open(self.db) as catalog:

@@ -173,6 +173,26 @@ for (const input of document.querySelectorAll(".name-box")) {
   });
 }
 
+// The birth date (person page): set with its button, not on every change of the date box, which
+// fires for each part typed (a year half typed is a date too).
+async function setBorn(person, born) {
+  const data = await post(`/api/people/${person}/born`, { born });
+  if (data.error) { say(data.error); return; }
+  const taken = data.taken.length;
+  const freed = taken ? `; ${taken} face${taken === 1 ? "" : "s"} in earlier photos taken from them` : "";
+  reloadWith(data.born ? `Born ${data.born}${freed}.` : "Birth date removed.", { undo: data.undo });
+}
+
+for (const set of document.querySelectorAll(".born-set")) {
+  const box = set.parentElement.querySelector(".born-box");
+  const send = () => (box.value ? setBorn(set.dataset.person, box.value) : say("Pick a date first (YYYY-MM-DD)."));
+  set.addEventListener("click", send);
+  box.addEventListener("keydown", (event) => { if (event.key === "Enter") send(); });
+}
+for (const clear of document.querySelectorAll(".born-clear")) {
+  clear.addEventListener("click", () => setBorn(clear.dataset.person, null));
+}
+
 // ------------------------------------------------------------------ people page
 const mergeButton = document.getElementById("merge");
 if (mergeButton) {

@@ -84,13 +84,16 @@ def ignore(app: Web, body: dict) -> dict:
 
 def born(app: Web, body: dict) -> dict:
     """Set a person's birth date (``born``: "YYYY-MM-DD"), or remove it (null), as ``photoface
-    born`` does; the answer lists the faces taken from them (photos from before the date)."""
+    born`` does; the answer lists the faces taken from them (photos from before the date) and
+    an undo key that gives them back with the date before."""
     value = body.get("born")
     if value is not None and not isinstance(value, str):
         raise PhotofaceError(f"born must be a date (YYYY-MM-DD) or null, not {str(value)[:40]!r}")
     catalog = app.catalog()
-    person, taken = service.set_birth_date(catalog, id_of(body, "person"), value)
-    return {"person": person, "born": catalog.person(person)["born"], "taken": taken}
+    held = service.resolve(catalog, id_of(body, "person"))["id"]
+    undo = app.remember([f["id"] for f in catalog.faces(person=held)], [held])
+    person, taken = service.set_birth_date(catalog, held, value)
+    return {"person": person, "born": catalog.person(person)["born"], "taken": taken, "undo": undo}
 
 
 def merge(app: Web, body: dict) -> dict:

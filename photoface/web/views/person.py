@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import date
 
 import numpy as np
 from starlette.exceptions import HTTPException
@@ -54,6 +55,7 @@ def page(request: Request) -> Response:
         "page": current,
         "pages": max(1, math.ceil(shown / size)),
         "names": catalog.names(),
+        "today": date.today().isoformat(),  # the date box's max: a birth date is never in the future
     }
     return app.render(request, "person.html", data)
 
