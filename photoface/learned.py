@@ -9,11 +9,15 @@ for them), finds the directions that separate a person from the people nearest t
 person's scores are then shifted and scaled so their own faces average 1 and everyone else's 0,
 so one cut (``CUT``) fits a person with 5 faces and one with 500.
 
+A face in the same photo as one of the person's is someone else (one photo shows a person once):
+it counts as a negative for them too, taught without a question (siblings in group photos).
+
 Ridge regression shares one Gram matrix between all people, so fitting every named person
-costs one 129 x 129 solve for the lot, plus one more for each person with rejections (their
-rejected faces weigh ``REJECTED_WEIGHT`` times a face of someone else): milliseconds at
-100,000 faces, so the model is derived on the fly from the catalog's decisions each time the
-queue is computed, like the clustering input, and never stored. Deterministic: no sampling.
+costs one 129 x 129 solve for the lot, plus a small update for each person with negatives of
+their own (rejected faces weigh ``REJECTED_WEIGHT`` times a face of someone else; photo mates
+that no named person holds, ``MATE_WEIGHT``): about a second at 100,000 faces, so the model is
+derived on the fly from the catalog's decisions each time the queue is computed, like the
+clustering input, and never stored. Deterministic: no sampling.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from photoface.clustering import Faces
 # a smooth score (held out, 0.05 ranks best of 0.05, 0.005 and 0.0005: docs/people.md).
 RIDGE = 0.05
 REJECTED_WEIGHT = 4.0  # a face the user said is not this person, against one of somebody else
+# A face in the same photo as one of the person's (one photo shows a person once): as much a
+# negative as a face of somebody else, since nobody said so.
+MATE_WEIGHT = 1.0
+NOTHING = np.zeros(0, np.int64)
 # A candidate is asked about a person (or given to them by clustering) only while their
 # calibrated score for it is at least this: 0 is everyone else's faces on average, 1 their own.
 # On faces held out, 5 seeded splits each (benchmarks.learned, "cuts"), 0.6 keeps 98.0-100% of
@@ -85,10 +93,15 @@ def learn(
     np.add.at(sums, np.searchsorted(people, faces.persons[held]), x)
     gram = x.T @ x + ridge * len(held) * _penalty(x.shape[1])
     solution = np.linalg.solve(gram, sums.T)
-    for column, extra in _rejected_rows(faces, people, rejections).items():
-        # Rejected faces count as negatives (target 0) for this person only: their own Gram.
+    inverse = np.linalg.inv(gram)
+    for column, (extra, weight) in _negative_rows(faces, people, rejections).items():
+        # Rejected faces and photo mates count as negatives (target 0) for this person only: their
+        # Gram is the shared one plus a few rows, so the Woodbury identity updates the shared
+        # solution (a k x k solve for k rows) instead of solving 129 x 129 again per person.
         r = _with_bias(faces.embeddings[extra].astype(np.float64))
-        solution[:, column] = np.linalg.solve(gram + REJECTED_WEIGHT * r.T @ r, sums[column])
+        spread = r @ inverse  # (k, 129)
+        inner = np.diag(1.0 / weight) + spread @ r.T
+        solution[:, column] -= spread.T @ np.linalg.solve(inner, r @ solution[:, column])
     if calibrate:
         solution = _calibrated(solution, x, sums)
     return PersonScores(people, solution[:-1].astype(np.float32), solution[-1].astype(np.float32))
@@ -115,6 +128,42 @@ def _penalty(width: int) -> np.ndarray:
     penalty = np.eye(width)
     penalty[-1, -1] = 0.0
     return penalty
+
+
+def _negative_rows(
+    faces: Faces, people: np.ndarray, rejections: frozenset[tuple[int, int]]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """For each person column with negatives of their own: the positions of those faces and
+    their weights (a rejected face ``REJECTED_WEIGHT``, a photo mate ``MATE_WEIGHT``)."""
+    rejected, mates = _rejected_rows(faces, people, rejections), _photo_mates(faces, people)
+    found = {}
+    for column in sorted(rejected.keys() | mates.keys()):
+        own = rejected.get(column, NOTHING)
+        other = np.setdiff1d(mates.get(column, NOTHING), own)
+        weights = np.r_[np.full(len(own), REJECTED_WEIGHT), np.full(len(other), MATE_WEIGHT)]
+        found[column] = (np.r_[own, other].astype(np.int64), weights)
+    return found
+
+
+def _photo_mates(faces: Faces, people: np.ndarray) -> dict[int, np.ndarray]:
+    """For each person column: the positions of the faces that share a photo with one of the
+    person's faces and belong to no named person (those are negatives for everyone already).
+    One photo shows a person once, so the faces beside theirs are someone else: the sister in
+    every group photo with Alice tells the two apart, with no question asked."""
+    order = np.argsort(faces.photos, kind="stable")
+    photos = faces.photos[order]
+    starts = np.flatnonzero(np.r_[True, photos[1:] != photos[:-1]])
+    sizes = np.diff(np.r_[starts, len(photos)])
+    named = np.isin(faces.persons, people)
+    found: dict[int, list[int]] = {}
+    for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
+        group = order[start : start + size]
+        others = group[~named[group]]
+        if not len(others):
+            continue
+        for person in np.unique(faces.persons[group[named[group]]]):
+            found.setdefault(int(np.searchsorted(people, person)), []).extend(others.tolist())
+    return {column: np.array(sorted(set(rows)), np.int64) for column, rows in found.items()}
 
 
 def _rejected_rows(faces: Faces, people: np.ndarray, rejections: frozenset[tuple[int, int]]) -> dict[int, np.ndarray]:

@@ -680,7 +680,8 @@ def _candidates(
 ) -> list[tuple[int, float]]:
     """(position, mean squared distance to the person's two nearest faces) of likely faces: the
     neighbours of the person's faces and the faces at ``also``; ``rejected``: faces rejected for
-    the person; ``born``: their birth date (Julian day), before which no face is theirs. Where
+    the person; ``born``: their birth date (Julian day), before which no face is theirs; a face
+    in a photo with one confirmed as theirs is never theirs. Where
     dates are known, the two nearest are taken among the person's faces photographed around
     the face's time, when there are two (``_timely``)."""
     mine = np.flatnonzero(faces.persons == person)
@@ -694,6 +695,8 @@ def _candidates(
         & ~faces.fixed[near]
         & (faces.sizes[near] >= ClusterSettings.min_face_size)
         & ~np.isin(faces.ids[near], sorted(rejected))
+        # One photo shows a person once: beside a face confirmed as theirs, every face is someone else.
+        & ~np.isin(faces.photos[near], faces.photos[mine[faces.fixed[mine]]])
     ]
     if born is not None and faces.days is not None:
         near = near[~before_birth(np.full(len(near), person), faces.days[near], {person: born})]

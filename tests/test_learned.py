@@ -12,7 +12,7 @@ from photoface import learned, people, review
 from photoface.catalog import Catalog
 from photoface.clustering import Faces
 from tests.test_corrections import _json, _run
-from tests.test_review_queue import _add_faces, _around, _away, _centre, _person
+from tests.test_review_queue import StoredFace, _add_faces, _around, _away, _centre, _person
 
 
 @pytest.fixture
@@ -106,3 +106,22 @@ def test_a_no_drops_the_queued_near_copies_at_once(family):
         session.answer(catalog, review.Question("face", family["Alice"], face=original), "no")
         assert copy not in {q.face for q in session._queue}
         assert people.suggest(catalog, limit=100)[0]  # the rest is still asked
+
+
+def test_a_face_beside_hers_is_someone_else(family):
+    """One photo shows a person once: the sister's face in a group photo beside a confirmed face
+    of Alice is never asked for Alice, and it teaches without a question: her sister's other
+    faces score lower for Alice than before the group photo was scanned."""
+    db, alice = family["db"], family["Alice"]
+    others = family["sister"][1:]
+    before = _alice_scores(db, others, alice)
+    with Catalog.open(db) as catalog, catalog.transaction():
+        photo = catalog.save_photo("/photos/group.jpg", size=1, mtime_ns=1, fields={"status": "ok"})
+        hers, beside = catalog.replace_faces(
+            photo, [StoredFace(_around(_centre(0), 1)[0]), StoredFace(_away(_centre(0), 5, 0.45))], "test"
+        )
+        catalog.assign_faces([hers], alice)
+    assert beside not in _suggested(db)
+    assert np.all(_alice_scores(db, others, alice) < before)
+    with Catalog.open(db) as catalog:  # learned from the photo alone: no rejection was stored
+        assert not catalog.rejected([beside], alice)
