@@ -705,9 +705,12 @@ def _candidates(
         block = near[start : start + 2048]
         squared = squared_distances(faces.embeddings[block], faces.embeddings[mine].T)
         k = min(2, len(mine))
+        means = _nearest_mean(squared, k)
         if faces.days is not None:
-            squared = _timely(squared, faces.days[block], faces.days[mine], k)
-        means = np.partition(squared, k - 1, axis=1)[:, :k].mean(axis=1)
+            # Its time first; where the person's faces of its time are not near, all of them
+            # (few photos of one year are less alike than the person's nearest of any year).
+            timely = _nearest_mean(_timely(squared, faces.days[block], faces.days[mine], k), k)
+            means = np.where(timely <= distance, timely, means)
         result += [(int(p), float(m)) for p, m in zip(block, means, strict=True) if m <= distance]
     return result
 
@@ -716,6 +719,11 @@ def _learned_scores(scores: learned.PersonScores, faces: Faces, found: list[tupl
     """The learned score of each candidate for ``person`` (``photoface.learned``)."""
     positions = np.array([position for position, _mean in found], np.int64)
     return scores.score(faces.embeddings[positions], person).tolist() if len(positions) else []
+
+
+def _nearest_mean(squared: np.ndarray, k: int) -> np.ndarray:
+    """Each row's mean of its ``k`` smallest values."""
+    return np.partition(squared, k - 1, axis=1)[:, :k].mean(axis=1)
 
 
 def _timely(squared: np.ndarray, days: np.ndarray, their_days: np.ndarray, k: int) -> np.ndarray:

@@ -251,6 +251,20 @@ def test_suggest_measures_a_face_against_the_faces_of_its_time():
     assert alone.tolist() == squared[:1].tolist()  # one face of its time only: all count, as before
 
 
+def test_suggest_falls_back_on_every_face_where_those_of_its_time_are_far(tmp_path):
+    """Alice's two photos of 2010 are unlike her (a costume, a mask); a face of hers from 2010,
+    like her faces of 2000, is still offered: her faces of its time come first, not only."""
+    db = tmp_path / "c.db"
+    with Catalog.open(db) as catalog, catalog.transaction():
+        alice = catalog.create_person("Alice")
+        _add(catalog, _around(_axis(0), 6), "2000-06-01T12:00:00", alice)
+        _add(catalog, _around(_towards(0, 1, 1.3), 2), "2010-06-01T12:00:00", alice)
+        catalog.confirm_person(alice)
+        (face,) = _add(catalog, _around(_axis(0), 1), "2010-07-01T12:00:00")
+    offered = {s["face"]: s for s in _json(db, "suggest", "Alice")["faces"]}
+    assert face in offered and offered[face]["distance"] < 0.5  # measured against her faces of 2000
+
+
 def test_age_in_whole_years():
     assert people.age("2019-03-02", "2023-03-01T10:00:00") == 3
     assert people.age("2019-03-02", "2023-03-02T10:00:00") == 4
