@@ -28,9 +28,12 @@ import numpy as np
 
 from photoface.clustering import Faces
 
-# The ridge penalty, per training face: strong enough that a person with a handful of faces gets
-# a smooth score (held out, 0.05 ranks best of 0.05, 0.005 and 0.0005: docs/people.md).
-RIDGE = 0.05
+# The ridge penalties, per training face, that chosen_ridge compares on each library, strongest
+# first. Held out (benchmarks.learned), 0.05 ranks best on people/ and fivecelebs, where a person
+# with a handful of faces needs a smooth score; 0.002 on the stand-in family album, where
+# siblings are told apart by small differences (docs/people.md).
+RIDGES = (0.05, 0.02, 0.01, 0.005, 0.002)
+LOO_SAMPLE = 500  # named faces whose left-out scores choose the penalty
 REJECTED_WEIGHT = 4.0  # a face the user said is not this person, against one of somebody else
 # A face in the same photo as one of the person's (one photo shows a person once): as much a
 # negative as a face of somebody else, since nobody said so.
@@ -77,11 +80,12 @@ def learn(
     named: frozenset[int],
     rejections: frozenset[tuple[int, int]],
     *,
-    ridge: float = RIDGE,
+    ridge: float | None = None,
     calibrate: bool = True,
 ) -> PersonScores:
     """Per-person scores from the named people's faces and the rejections (face id, person);
-    ``calibrate=False`` leaves them as ridge gives them (measured in ``benchmarks.learned``:
+    ``ridge``: the penalty (default: ``chosen_ridge`` picks it from the library's own named
+    faces); ``calibrate=False`` leaves them as ridge gives them (measured in ``benchmarks.learned``:
     with a thousand people named they shrink towards 0 and one cut no longer fits)."""
     people = np.array(sorted(named), np.int64)
     held = np.flatnonzero(np.isin(faces.persons, people))
@@ -91,6 +95,8 @@ def learn(
     # x.T @ targets (target 1 on the face's own person) as class sums, never a faces x people matrix.
     sums = np.zeros((len(people), x.shape[1]))
     np.add.at(sums, np.searchsorted(people, faces.persons[held]), x)
+    if ridge is None:
+        ridge = chosen_ridge(x, sums, np.searchsorted(people, faces.persons[held]))
     gram = x.T @ x + ridge * len(held) * _penalty(x.shape[1])
     solution = np.linalg.solve(gram, sums.T)
     inverse = np.linalg.inv(gram)
@@ -107,15 +113,50 @@ def learn(
     return PersonScores(people, solution[:-1].astype(np.float32), solution[-1].astype(np.float32))
 
 
-def _calibrated(solution: np.ndarray, x: np.ndarray, sums: np.ndarray) -> np.ndarray:
-    """The scores shifted and scaled per person so their own faces average 1 and everyone
-    else's 0: ridge shrinks a person with few faces towards 0, and one cut must fit them all."""
+def chosen_ridge(x: np.ndarray, sums: np.ndarray, columns: np.ndarray) -> float:
+    """The ridge penalty of ``RIDGES`` under which the named faces, each left out in turn, find
+    their own person first: the strongest penalty within one standard error of the best (the
+    one-standard-error rule; equal evidence keeps the smoother model).
+
+    Ridge regression knows each face's leave-one-out prediction in closed form, (prediction -
+    h * target) / (1 - h) with h the face's leverage, so this costs one solve per penalty and
+    the scores of ``LOO_SAMPLE`` faces, not a refit per face. How strong the penalty should be
+    depends on the library: people who look alike (a family) need a weak one to be told
+    apart, strangers a strong one against the noise of a few photos each."""
+    n, width = x.shape
+    sample = np.unique(np.linspace(0, n - 1, min(n, LOO_SAMPLE)).astype(np.int64))
+    rows, own = x[sample], columns[sample]
+    found = []
+    for ridge in RIDGES:
+        inverse = np.linalg.inv(x.T @ x + ridge * n * _penalty(width))
+        solution = inverse @ sums.T
+        leverage = np.einsum("ij,jk,ik->i", rows, inverse, rows)
+        predicted = rows @ solution
+        predicted[np.arange(len(sample)), own] -= leverage  # the face's own target (1) left out
+        predicted /= (1 - leverage)[:, None]
+        scale, shift = _calibration(solution, x, sums)
+        found.append(float(np.mean(np.argmax(predicted / scale - shift, axis=1) == own)))
+    best = max(found)
+    error = np.sqrt(best * (1 - best) / len(sample))
+    return next(ridge for ridge, right in zip(RIDGES, found, strict=True) if right >= best - error)
+
+
+def _calibration(solution: np.ndarray, x: np.ndarray, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per person, the scale and shift that make their own faces' scores average 1 and everyone
+    else's 0 (score / scale - shift): ridge shrinks a person with few faces towards 0, and one
+    cut must fit them all."""
     counts = np.maximum(sums[:, -1], 1)  # the bias column of the class sums counts the faces
     own = np.einsum("pd,dp->p", sums, solution) / counts
     others = np.einsum("pd,dp->p", x.sum(axis=0) - sums, solution) / np.maximum(len(x) - counts, 1)
     scale = np.maximum(own - others, 1e-6)
+    return scale, others / scale
+
+
+def _calibrated(solution: np.ndarray, x: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """The solution with ``_calibration`` folded into its weights and bias."""
+    scale, shift = _calibration(solution, x, sums)
     solution = solution / scale
-    solution[-1] -= others / scale
+    solution[-1] -= shift
     return solution
 
 

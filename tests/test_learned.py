@@ -125,3 +125,30 @@ def test_a_face_beside_hers_is_someone_else(family):
     assert np.all(_alice_scores(db, others, alice) < before)
     with Catalog.open(db) as catalog:  # learned from the photo alone: no rejection was stored
         assert not catalog.rejected([beside], alice)
+
+
+def _named_faces(centres: np.ndarray, each: int, noise: float) -> Faces:
+    rng = np.random.default_rng(3)
+    embeddings = np.concatenate([centre + rng.normal(0, noise, (each, 128)) for centre in centres])
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    n = len(embeddings)
+    persons = np.repeat(np.arange(len(centres)), each)
+    ids = np.arange(n)
+    return Faces(ids, ids, embeddings.astype(np.float32), np.full(n, 100.0), persons, np.ones(n, bool))
+
+
+def test_the_penalty_is_chosen_by_the_library():
+    """Left out one face at a time, the library's own named faces choose the ridge penalty:
+    siblings (ten people a little apart around one face) need a weak one to be told apart;
+    strangers (far apart, a few noisy photos each) keep the strongest, the smoother model."""
+    eye = np.eye(128)
+    siblings = _named_faces(eye[0] + 0.1 * eye[1:11], each=12, noise=0.02)
+    strangers = _named_faces(eye[:20], each=3, noise=0.08)
+    for faces, expected in ((siblings, lambda r: r < learned.RIDGES[0]), (strangers, lambda r: r == learned.RIDGES[0])):
+        model = learned.learn(faces, frozenset(range(int(faces.persons.max()) + 1)), frozenset())
+        x = np.hstack([faces.embeddings.astype(np.float64), np.ones((len(faces.ids), 1))])
+        sums = np.zeros((int(faces.persons.max()) + 1, 129))
+        np.add.at(sums, faces.persons, x)
+        ridge = learned.chosen_ridge(x, sums, faces.persons)
+        assert expected(ridge), ridge
+        assert np.array_equal(np.argmax(faces.embeddings @ model.weights + model.bias, axis=1), faces.persons)
