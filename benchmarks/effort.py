@@ -15,7 +15,8 @@ app asks, through the library API the CLI and the browser call (``photoface.peop
   makes that person), a stranger's is unassigned (``unassign``); one "move" answer per face.
 - **review rounds**: the browser's review page (``review.ReviewSession``, one for the whole run
   as ``photoface serve`` holds one, so a skipped question is not asked again), answered until
-  it has nothing left to ask: "is this face X?" yes or no from the face's truth, "same
+  it has nothing left to ask: "is this face X?" yes or no from the face's truth ("X, or Y?":
+  "other" when it is Y's, no when it is neither's), "same
   person?" yes (merge) or no (the browser's N), skip where the truth is unknown. Then
   ``cluster`` (incremental, what a user runs after answering) and the naming pass again (new
   unnamed people, faces newly placed on named ones). The rounds stop after ``--rounds`` or
@@ -76,7 +77,7 @@ from photoface.catalog import Catalog, path_from_db
 from photoface.clustering import NO_PERSON
 from photoface.review import Question, ReviewSession
 
-KINDS = ("name", "merge", "move", "yes", "no", "skip")
+KINDS = ("name", "merge", "move", "yes", "other", "no", "skip")
 COMPLETE = 0.98  # find F at which a person counts as finished
 STRANGER = "_strangers/"  # identity prefix: a face of nobody in the library's folders
 GROUPS = "_groups"  # a folder of photos whose faces are unknown
@@ -281,7 +282,10 @@ class User:
             name = catalog.person(question.person)["name"]
             if label is None or name is None:
                 return "skip"
-            return "yes" if _same(label, name) else "no"
+            if _same(label, name):
+                return "yes"
+            other = catalog.person(question.other)["name"] if question.other is not None else None
+            return "other" if other is not None and _same(label, other) else "no"
         mine, theirs = self.identity_of(catalog, question.person), self.identity_of(catalog, question.other)
         if mine is None or theirs is None:
             return "skip"

@@ -932,14 +932,12 @@ def suggest(
     for column in ("face", "is this", "score", "photo", "answer"):
         table.add_column(column)
     for face in faces:
-        who = face.name or f"person {face.person}"
-        table.add_row(
-            str(face.face),
-            escape(who),
-            f"{face.score:.2f}",
-            escape(face.photo),
-            f"photoface confirm|reject {face.face} {face.person}",
-        )
+        who = escape(face.name or f"person {face.person}")
+        answer = f"photoface confirm|reject {face.face} {face.person}"
+        if face.alternative is not None:  # "Alice, or Beth?"
+            who += f", or {escape(face.alternative_name or f'person {face.alternative}')}?"
+            answer += f" (or confirm {face.face} {face.alternative})"
+        table.add_row(str(face.face), who, f"{face.score:.2f}", escape(face.photo), answer)
     if faces:
         out.print(table)
     table = Table(title=f"{plural(len(merges), 'pair')} of people likely to be one")

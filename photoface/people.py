@@ -530,6 +530,11 @@ class FaceSuggestion:
     photo: str
     current: int | None  # the person the face has now (automatically), if any
     learned: float = 1.0  # the person's learned score for the face (photoface.learned): ~1 theirs, ~0 not
+    # The next likeliest person, when the queue would ask about the face for them too (a sibling,
+    # a look-alike): one question, "is this Alice, or Beth?", instead of two.
+    alternative: int | None = None
+    alternative_name: str | None = None
+    alternative_learned: float | None = None
 
 
 @dataclass(frozen=True)
@@ -597,6 +602,7 @@ def review_queue(
         rejected.setdefault(person, set()).add(face)
     scores = learned.learn(faces, data.named, data.rejections)
     best: dict[int, tuple[float, int, float]] = {}
+    runner_up: dict[int, tuple[int, float]] = {}
     for person in people:
         found = _candidates(
             index,
@@ -610,12 +616,19 @@ def review_queue(
         )
         for (position, mean), score in zip(found, _learned_scores(scores, faces, found, person), strict=True):
             # Its likeliest person is the one what the user taught scores highest (two
-            # siblings can lie at one distance; the answers tell them apart).
-            if score >= learned.CUT and (position not in best or score > best[position][2]):
+            # siblings can lie at one distance; the answers tell them apart); the next one
+            # is asked in the same question.
+            if score < learned.CUT:
+                continue
+            if position not in best or score > best[position][2]:
+                if position in best:
+                    runner_up[position] = best[position][1:]
                 best[position] = (mean, person, score)
+            elif position not in runner_up or score > runner_up[position][1]:
+                runner_up[position] = (person, score)
     ranked = sorted(best.items(), key=lambda item: (item[1][0], item[0]))[:limit]
     face_suggestions = [
-        _face_suggestion(catalog, faces, position, person, mean, learned_score=score)
+        _face_suggestion(catalog, faces, position, person, mean, learned_score=score, runner_up=runner_up.get(position))
         for position, (mean, person, score) in ranked
     ]
     only = people[0] if ref is not None else None
@@ -736,9 +749,24 @@ def _timely(squared: np.ndarray, days: np.ndarray, their_days: np.ndarray, k: in
 
 
 def _face_suggestion(
-    catalog: Catalog, faces: Faces, position: int, person: int, mean: float, *, learned_score: float
+    catalog: Catalog,
+    faces: Faces,
+    position: int,
+    person: int,
+    mean: float,
+    *,
+    learned_score: float,
+    runner_up: tuple[int, float] | None = None,
 ) -> FaceSuggestion:
     (row,) = catalog.face_rows([int(faces.ids[position])])
+    alternative = {}
+    if runner_up is not None:
+        other, other_score = runner_up
+        alternative = {
+            "alternative": other,
+            "alternative_name": catalog.person(other)["name"],
+            "alternative_learned": round(other_score, 4),
+        }
     return FaceSuggestion(
         face=int(faces.ids[position]),
         person=person,
@@ -748,6 +776,7 @@ def _face_suggestion(
         photo=row["path"],
         current=int(faces.persons[position]) if faces.persons[position] != NO_PERSON else None,
         learned=round(learned_score, 4),
+        **alternative,
     )
 
 

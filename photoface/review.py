@@ -1,6 +1,8 @@
 """The review loop: the suggestion queue (``people.suggest``) asked one question at a time.
 
-"Is this face Alice?" and "are these two people one?", answered yes, no or skip. Each answer is
+"Is this face Alice?" (or, where the queue would ask it for her sister too, "Alice, or Beth?")
+and "are these two people one?", answered yes, no or skip, and "other" for the second person
+named in a face question. Each answer is
 stored the moment it is given, as the CLI's ``confirm``, ``reject`` and ``merge`` would store it,
 and can be undone: before an answer changes anything, the faces, rejections and people it can
 touch are kept, and undo puts them back.
@@ -23,7 +25,7 @@ from photoface import people
 from photoface.catalog import Catalog
 from photoface.errors import PhotofaceError
 
-ANSWERS = ("yes", "no", "skip")
+ANSWERS = ("yes", "no", "skip", "other")
 BATCH = 40  # questions computed at once
 LOW = 15  # questions left when the next batch starts being computed
 log = logging.getLogger(__name__)
@@ -36,10 +38,10 @@ class StaleQuestion(PhotofaceError):  # noqa: N818
 
 @dataclass(frozen=True)
 class Question:
-    kind: str  # "face": is ``face`` ``person``?  "merge": are ``person`` and ``other`` one?
+    kind: str  # "face": is ``face`` ``person`` (or ``other``, when given)?  "merge": are ``person`` and ``other`` one?
     person: int
     face: int | None = None
-    other: int | None = None
+    other: int | None = None  # face questions: the next likeliest person, asked in the same question
     score: float = 0.0  # 0..1, how alike
 
     @property
@@ -111,7 +113,7 @@ class ReviewSession:
             raise PhotofaceError(f"unknown answer {answer!r}: one of {', '.join(ANSWERS)}")
         with self._lock:
             question = next((q for q in self._queue if q.key == question.key), question)  # with its score
-            if not _still_open(catalog, question):
+            if not _still_open(catalog, question) or (answer == "other" and not _other_open(catalog, question)):
                 self._queue = [q for q in self._queue if q.key != question.key]
                 raise StaleQuestion("that question was answered or changed meanwhile: here is the next one")
             before = None
@@ -184,7 +186,12 @@ def _batch_and_left(catalog: Catalog) -> tuple[list[Question], int]:
     """
     queue = people.review_queue(catalog, limit=BATCH)
     ranked = [
-        (-_likely(f.learned), f.distance, Question("face", f.person, face=f.face, score=f.score)) for f in queue.faces
+        (
+            -_likely(f.learned + (f.alternative_learned or 0.0)),  # "Alice, or Beth?": either is a yes
+            f.distance,
+            Question("face", f.person, face=f.face, other=f.alternative, score=f.score),
+        )
+        for f in queue.faces
     ]
     ranked += [
         (-_likely(m.score) * m.faces, m.distance, Question("merge", m.person, other=m.other, score=m.score))
@@ -200,7 +207,8 @@ def _likely(value: float) -> float:
 def _without_copies_of(catalog: Catalog, rejected: Question, queue: list[Question]) -> list[Question]:
     """``queue`` less the questions "is this face the same person?" on near-copies of the face
     just rejected for them (``photoface.copies``): the same shot, the same answer."""
-    same = [q for q in queue if q.kind == "face" and q.person == rejected.person and q.face is not None]
+    asked = {rejected.person, rejected.other} - {None}
+    same = [q for q in queue if q.kind == "face" and q.person in asked and q.face is not None]
     if not same or rejected.face is None:
         return queue
     rows = {row["id"]: row for row in catalog.face_rows([rejected.face, *(q.face for q in same)])}
@@ -228,21 +236,35 @@ def _still_open(catalog: Catalog, question: Question) -> bool:
     return rows[0]["person_id"] != person["id"] and not catalog.rejected([question.face], person["id"])
 
 
+def _other_open(catalog: Catalog, question: Question) -> bool:
+    """Whether the second person of a face question can still be the answer."""
+    if question.kind != "face" or question.other is None:
+        raise PhotofaceError("this question names one person: answer yes, no or skip")
+    other = catalog.person(question.other)
+    return other is not None and not other["ignored"] and not catalog.rejected([question.face], other["id"])
+
+
 def _touched(catalog: Catalog, question: Question) -> tuple[list[int], list[int]]:
     """The faces and people an answer to ``question`` can change."""
     if question.kind == "merge":
         held = [question.person, question.other]
         return [face["id"] for person in held for face in catalog.faces(person=person)], held
     (row,) = catalog.face_rows([question.face])
-    return [question.face], [question.person, *([row["person_id"]] if row["person_id"] is not None else [])]
+    others = [p for p in (question.other, row["person_id"]) if p is not None]
+    return [question.face], [question.person, *others]
 
 
 def _apply(catalog: Catalog, question: Question, answer: str) -> None:
     if question.kind == "face":
-        if answer == "yes":
-            people.confirm(catalog, [question.face], question.person)
-        else:
-            people.reject(catalog, [question.face], question.person)
+        if answer in ("yes", "other"):
+            people.confirm(catalog, [question.face], question.person if answer == "yes" else question.other)
+            return
+        asked = [
+            question.person,
+            *([question.other] if question.other is not None and _other_open(catalog, question) else []),
+        ]
+        for person in asked:  # "no": neither of the people asked about
+            people.reject(catalog, [question.face], person)
     elif answer == "yes":
         people.merge(catalog, question.other, [question.person])
     else:  # not one person: never asked again, either way round

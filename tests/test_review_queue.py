@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from photoface import people, review
 from photoface.catalog import Catalog
 from photoface.cli import EXIT_ERROR, app
+from photoface.errors import PhotofaceError
 from photoface.index import FaceIndex
 from tests.test_corrections import _json, _run
 
@@ -185,3 +186,108 @@ def test_move_to_a_new_name_creates_that_person(library):
     assert [f["id"] for f in _json(db, "faces", "--person", str(carol["id"]))] == [lonely]
     said = _run(db, "move", str(lonely), "alice")  # an existing name (any case): no new person
     assert said.strip() == f"face {lonely} is now person {library['Alice']} (Alice)"
+
+
+@pytest.fixture
+def sisters(tmp_path: Path) -> dict:
+    """Alice and Beth, named, 30 faces each, look alike (their mean faces 0.15 apart: barely told
+    apart); Dad far from both; one unassigned face between the sisters, another of Alice's alone."""
+    db = tmp_path / "c.db"
+    alice = _centre(0)
+    beth = _away(alice, 1, 0.15)
+    with Catalog.open(db) as catalog, catalog.transaction():
+        ids = {
+            "Alice": _person(catalog, _around(alice, 30), "Alice"),
+            "Beth": _person(catalog, _around(beth, 30), "Beth"),
+            "Dad": _person(catalog, _around(_centre(5), 30), "Dad"),
+        }
+        (ids["between"],) = _add_faces(catalog, [_unit(alice + beth)])
+        (ids["hers"],) = _add_faces(catalog, [_away(alice, 9, 0.15)])
+    return {"db": db, **ids}
+
+
+def _asked_about(catalog: Catalog, face: int) -> list[review.Question]:
+    session = review.ReviewSession()
+    asked = []
+    while (question := session.current(catalog)) is not None:
+        asked += [question] if question.face == face else []
+        session.answer(catalog, question, "skip")
+    return asked
+
+
+def _reach(session: review.ReviewSession, catalog: Catalog, face: int) -> review.Question:
+    """The session's question on ``face``, skipping those before it."""
+    question = session.current(catalog)
+    while question.face != face:
+        question = session.answer(catalog, question, "skip")
+    return question
+
+
+def test_a_face_two_people_could_be_is_one_question_naming_both(sisters):
+    """ "Alice, or Beth?": the face between the sisters is asked once with both; "other" gives
+    it to the second, "no" rejects it for both; a face only one of them could be names one."""
+    db, between = sisters["db"], sisters["between"]
+    (offered,) = [s for s in _json(db, "suggest")["faces"] if s["face"] == between]
+    assert {offered["person"], offered["alternative"]} == {sisters["Alice"], sisters["Beth"]}
+    assert offered["alternative_learned"] >= 0.6 and offered["alternative_name"] in ("Alice", "Beth")
+    (hers,) = [s for s in _json(db, "suggest")["faces"] if s["face"] == sisters["hers"]]
+    assert hers["person"] == sisters["Alice"] and hers["alternative"] is None
+    table = _run(db, "suggest")
+    assert f", or {offered['alternative_name']}?" in table
+    assert f"(or confirm {between} {offered['alternative']})" in table
+    with Catalog.open(db) as catalog:
+        (question,) = _asked_about(catalog, between)  # once, not once per sister
+        assert question.other == offered["alternative"]
+        session = review.ReviewSession()
+        session.answer(catalog, _reach(session, catalog, between), "other")
+        assert catalog.face_rows([between])[0]["person_id"] == question.other
+        session.undo(catalog)
+        assert catalog.face_rows([between])[0]["person_id"] is None
+        session.answer(catalog, session.current(catalog), "no")
+        assert catalog.rejected([between], sisters["Alice"]) and catalog.rejected([between], sisters["Beth"])
+        assert _asked_about(catalog, between) == []
+
+
+def test_other_is_refused_where_the_question_names_one_person(sisters):
+    with Catalog.open(sisters["db"]) as catalog:
+        session = review.ReviewSession()
+        question = _reach(session, catalog, sisters["hers"])
+        before = catalog.decision_state([sisters["hers"]], [sisters["Alice"]])
+        with pytest.raises(PhotofaceError, match="names one person"):
+            session.answer(catalog, question, "other")
+        assert catalog.decision_state([sisters["hers"]], [sisters["Alice"]]) == before
+
+
+def test_the_review_page_asks_alice_or_beth_and_o_answers_beth(sisters, tmp_path):
+    """In a real browser: the question names both sisters with both strips of faces, and O (the
+    second person's key) gives the face to the second; on a question naming one person, O does
+    nothing."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install .[test])")
+    from tests.test_serve import SCREENSHOTS, _browser, _shoot, base_and_token, serving
+
+    db, between = sisters["db"], sisters["between"]
+    with serving(db) as url, playwright_api.sync_playwright() as driver:
+        browser = _browser(driver)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.goto(f"{base_and_token(url)[0]}/review")
+        ask = page.locator("#question .ask")
+        while ask.get_attribute("data-face") != str(between):
+            face = ask.get_attribute("data-face")
+            page.keyboard.press("o")  # names one person: nothing happens
+            assert ask.get_attribute("data-face") == face
+            page.keyboard.press("s")
+            playwright_api.expect(page.locator(f'#question .ask[data-face="{face}"]')).to_have_count(0)
+            playwright_api.expect(page.locator("#toast")).to_be_hidden()  # no refusal was asked for
+        other = int(ask.get_attribute("data-other"))
+        names = {sisters["Alice"]: "Alice", sisters["Beth"]: "Beth"}
+        first = names[int(ask.get_attribute("data-person"))]
+        playwright_api.expect(page.locator("#question h1")).to_have_text(f"Is this {first}, or {names[other]}?")
+        playwright_api.expect(page.locator("#question .strip")).to_have_count(2)
+        playwright_api.expect(page.locator('#question [data-answer="other"]')).to_have_text(f"{names[other]} (O)")
+        _shoot(page, Path(SCREENSHOTS) if SCREENSHOTS else tmp_path, "alice-or-beth")
+        page.keyboard.press("o")
+        playwright_api.expect(page.locator(f'#question .ask[data-face="{between}"]')).to_have_count(0)
+        browser.close()
+    owner = next(f["person"] for f in _json(db, "faces") if f["id"] == between)
+    assert owner == other

@@ -610,10 +610,11 @@ if (questionBox) {
     const answerButton = event.target.closest(".answer");
     if (answerButton && !answerButton.disabled) answer(answerButton.dataset.answer);
   });
-  const keys = { y: "yes", n: "no", s: "skip", u: "undo" };
+  const keys = { y: "yes", o: "other", n: "no", s: "skip", u: "undo" };
   document.addEventListener("keydown", (event) => {
     if (event.key === "z" && (event.ctrlKey || event.metaKey)) { answer("undo"); event.preventDefault(); return; }
     if (typing(event) || !(event.key.toLowerCase() in keys)) return;
+    if (keys[event.key.toLowerCase()] === "other" && !questionBox.querySelector('[data-answer="other"]')) return;
     event.preventDefault();
     answer(keys[event.key.toLowerCase()]);
   });

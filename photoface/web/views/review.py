@@ -1,4 +1,5 @@
-"""Review: one question at a time ("is this Alice?", "same person?"), Y/N/S and undo."""
+"""Review: one question at a time ("is this Alice?", "Alice, or Beth?", "same person?"), Y/O/N/S
+and undo."""
 
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ def question_data(app: Web, question: Question | None) -> dict:
         face["aspect"] = f"{photo['width'] or 1} / {photo['height'] or 1}"
         data["face"] = face
         data["current"] = catalog.person(face["person"]) if face["person"] is not None else None
+        if question.other is not None:  # "Alice, or Beth?"
+            data["other"] = catalog.person(question.other)
+            data["other_faces"] = catalog.gallery_faces(person=question.other, order="clearest", limit=STRIP)
     else:
         data["other"] = catalog.person(question.other)
         data["other_faces"] = catalog.gallery_faces(person=question.other, order="clearest", limit=STRIP)
@@ -57,7 +61,8 @@ def _fragment(app: Web, question: Question | None) -> dict:
 def _question(body: dict) -> Question:
     kind = body.get("kind")
     if kind == "face":
-        return Question("face", id_of(body, "person"), face=id_of(body, "face"))
+        other = id_of(body, "other") if body.get("other") is not None else None
+        return Question("face", id_of(body, "person"), face=id_of(body, "face"), other=other)
     if kind == "merge":
         return Question("merge", id_of(body, "person"), other=id_of(body, "other"))
     raise PhotofaceError("kind must be face or merge")
