@@ -806,6 +806,15 @@ class Catalog:
         """(face id, the face id it is a near-copy of or None): what clustering found."""
         self.db.conn.executemany("UPDATE faces SET copy_of = ? WHERE id = ?", [(o, f) for f, o in copies])
 
+    def copy_group(self, face_id: int) -> list[int]:
+        """The face and the faces in one near-copy group with it (as the last ``cluster`` found
+        them: ``copy_of`` points at the group's first face), by id; [] for an unknown face."""
+        row = self.db.execute("SELECT coalesce(copy_of, id) FROM faces WHERE id = ?", [face_id]).fetchone()
+        if row is None:
+            return []
+        rows = self.db.execute("SELECT id FROM faces WHERE id = ? OR copy_of = ? ORDER BY id", [row[0], row[0]])
+        return [face for (face,) in rows]
+
     def mark_clustered(self, face_ids: Sequence[int]) -> None:
         """These faces were placed (new ones) or placed around (decided ones); faces a scan added
         since clustering read the catalog stay new."""

@@ -933,11 +933,13 @@ def suggest(
         table.add_column(column)
     for face in faces:
         who = escape(face.name or f"person {face.person}")
-        answer = f"photoface confirm|reject {face.face} {face.person}"
+        ids = " ".join(map(str, (face.face, *face.copies)))  # its near-copies: the same answer
+        answer = f"photoface confirm|reject {ids} {face.person}"
         if face.alternative is not None:  # "Alice, or Beth?"
             who += f", or {escape(face.alternative_name or f'person {face.alternative}')}?"
-            answer += f" (or confirm {face.face} {face.alternative})"
-        table.add_row(str(face.face), who, f"{face.score:.2f}", escape(face.photo), answer)
+            answer += f" (or confirm {ids} {face.alternative})"
+        shown = f"{face.face} (+{plural(len(face.copies), 'copy', 'copies')})" if face.copies else str(face.face)
+        table.add_row(shown, who, f"{face.score:.2f}", escape(face.photo), answer)
     if faces:
         out.print(table)
     table = Table(title=f"{plural(len(merges), 'pair')} of people likely to be one")

@@ -535,6 +535,9 @@ class FaceSuggestion:
     alternative: int | None = None
     alternative_name: str | None = None
     alternative_learned: float | None = None
+    # The face's near-copies the queue would ask about too (the same shot re-saved): one answer
+    # settles them all.
+    copies: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -626,17 +629,42 @@ def review_queue(
                 best[position] = (mean, person, score)
             elif position not in runner_up or score > runner_up[position][1]:
                 runner_up[position] = (person, score)
-    ranked = sorted(best.items(), key=lambda item: (item[1][0], item[0]))[:limit]
+    ranked, copies_of = _one_per_copy_group(sorted(best.items(), key=lambda item: (item[1][0], item[0])), faces, data)
     face_suggestions = [
-        _face_suggestion(catalog, faces, position, person, mean, learned_score=score, runner_up=runner_up.get(position))
-        for position, (mean, person, score) in ranked
+        _face_suggestion(
+            catalog,
+            faces,
+            position,
+            (person, mean, score),
+            runner_up=runner_up.get(position),
+            copies=copies_of.get(position, ()),
+        )
+        for position, (mean, person, score) in ranked[:limit]
     ]
     only = people[0] if ref is not None else None
     merges, pairs = _merge_suggestions(catalog, faces, data, distance, limit=limit, only=only)
-    return Queue(face_suggestions, merges, left=len(best) + pairs)
+    return Queue(face_suggestions, merges, left=len(ranked) + pairs)
 
 
 NO_POSITIONS = np.zeros(0, np.int64)
+
+
+def _one_per_copy_group(
+    ranked: list[tuple[int, tuple[float, int, float]]], faces: Faces, data: ClusterInput
+) -> tuple[list[tuple[int, tuple[float, int, float]]], dict[int, tuple[int, ...]]]:
+    """The candidates with one per near-copy group (the first in ``ranked``, the nearest its
+    person), and for each kept one the ids of the others of its group that were candidates."""
+    leader = np.where(data.copy_of >= 0, data.copy_of, faces.ids)
+    kept, others = [], {}
+    first: dict[int, int] = {}
+    for position, entry in ranked:
+        group = int(leader[position])
+        if group in first:
+            others.setdefault(first[group], []).append(int(faces.ids[position]))
+            continue
+        first[group] = position
+        kept.append((position, entry))
+    return kept, {position: tuple(sorted(ids)) for position, ids in others.items()}
 
 
 def _open_faces_near(faces: Faces, people: list[int], *, each: int) -> dict[int, np.ndarray]:
@@ -752,12 +780,14 @@ def _face_suggestion(
     catalog: Catalog,
     faces: Faces,
     position: int,
-    person: int,
-    mean: float,
+    asked: tuple[int, float, float],
     *,
-    learned_score: float,
     runner_up: tuple[int, float] | None = None,
+    copies: tuple[int, ...] = (),
 ) -> FaceSuggestion:
+    """The question on the face at ``position``; ``asked``: its person, mean squared distance
+    to their two nearest faces and learned score."""
+    person, mean, learned_score = asked
     (row,) = catalog.face_rows([int(faces.ids[position])])
     alternative = {}
     if runner_up is not None:
@@ -776,6 +806,7 @@ def _face_suggestion(
         photo=row["path"],
         current=int(faces.persons[position]) if faces.persons[position] != NO_PERSON else None,
         learned=round(learned_score, 4),
+        copies=copies,
         **alternative,
     )
 

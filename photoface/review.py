@@ -236,6 +236,19 @@ def _still_open(catalog: Catalog, question: Question) -> bool:
     return rows[0]["person_id"] != person["id"] and not catalog.rejected([question.face], person["id"])
 
 
+def settled_faces(catalog: Catalog, question: Question, person: int) -> list[int]:
+    """The faces an answer about ``person`` settles: the question's face and its near-copies
+    (the same shot, the same answer), less those placed by hand or rejected for them."""
+    group = catalog.copy_group(question.face)
+    rejected = set(catalog.rejected(group, person))
+    rows = catalog.face_rows(group)
+    return [
+        row["id"]
+        for row in rows
+        if row["id"] == question.face or (row["assigned"] != "manual" and row["id"] not in rejected)
+    ]
+
+
 def _other_open(catalog: Catalog, question: Question) -> bool:
     """Whether the second person of a face question can still be the answer."""
     if question.kind != "face" or question.other is None:
@@ -249,22 +262,23 @@ def _touched(catalog: Catalog, question: Question) -> tuple[list[int], list[int]
     if question.kind == "merge":
         held = [question.person, question.other]
         return [face["id"] for person in held for face in catalog.faces(person=person)], held
-    (row,) = catalog.face_rows([question.face])
-    others = [p for p in (question.other, row["person_id"]) if p is not None]
-    return [question.face], [question.person, *others]
+    group = catalog.copy_group(question.face)
+    owners = {row["person_id"] for row in catalog.face_rows(group)} - {None}
+    return group, [question.person, *({question.other} - {None}), *sorted(owners)]
 
 
 def _apply(catalog: Catalog, question: Question, answer: str) -> None:
     if question.kind == "face":
         if answer in ("yes", "other"):
-            people.confirm(catalog, [question.face], question.person if answer == "yes" else question.other)
+            person = question.person if answer == "yes" else question.other
+            people.confirm(catalog, settled_faces(catalog, question, person), person)
             return
         asked = [
             question.person,
             *([question.other] if question.other is not None and _other_open(catalog, question) else []),
         ]
         for person in asked:  # "no": neither of the people asked about
-            people.reject(catalog, [question.face], person)
+            people.reject(catalog, settled_faces(catalog, question, person), person)
     elif answer == "yes":
         people.merge(catalog, question.other, [question.person])
     else:  # not one person: never asked again, either way round

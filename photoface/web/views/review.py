@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from photoface.errors import PhotofaceError
-from photoface.review import Question
+from photoface.review import Question, settled_faces
 from photoface.web.views.base import Web, box_place, id_of, text_of, web
 
 STRIP = 6  # clearest faces shown of each person
@@ -43,6 +43,7 @@ def question_data(app: Web, question: Question | None) -> dict:
         face["aspect"] = f"{photo['width'] or 1} / {photo['height'] or 1}"
         data["face"] = face
         data["current"] = catalog.person(face["person"]) if face["person"] is not None else None
+        data["copies"] = len(settled_faces(catalog, question, question.person)) - 1  # one answer for them all
         if question.other is not None:  # "Alice, or Beth?"
             data["other"] = catalog.person(question.other)
             data["other_faces"] = catalog.gallery_faces(person=question.other, order="clearest", limit=STRIP)
