@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photoface.clustering import Faces
+from photoface.clustering import Faces, group_sums
 
 # The ridge penalties, per training face, that chosen_ridge compares on each library, strongest
 # first. Held out (benchmarks.learned), 0.05 ranks best on people/ and fivecelebs, where a person
@@ -93,8 +93,7 @@ def learn(
         return PersonScores(people[:0], np.zeros((faces.embeddings.shape[1], 0)), np.zeros(0))
     x = _with_bias(faces.embeddings[held].astype(np.float64))
     # x.T @ targets (target 1 on the face's own person) as class sums, never a faces x people matrix.
-    sums = np.zeros((len(people), x.shape[1]))
-    np.add.at(sums, np.searchsorted(people, faces.persons[held]), x)
+    sums = group_sums(x, np.searchsorted(people, faces.persons[held]), len(people))
     if ridge is None:
         ridge = chosen_ridge(x, sums, np.searchsorted(people, faces.persons[held]))
     gram = x.T @ x + ridge * len(held) * _penalty(x.shape[1])

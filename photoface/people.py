@@ -29,6 +29,7 @@ from photoface.clustering import (
     Neighbours,
     Plan,
     before_birth,
+    group_sums,
     near_in_time,
     plan,
     plan_new,
@@ -701,8 +702,7 @@ def _mean_faces(faces: Faces, held: np.ndarray) -> tuple[np.ndarray, list[np.nda
     """The people holding the faces at ``held``, each one's face positions, and their mean
     faces (unit length), in the order of the people's ids."""
     owners, inverse = np.unique(faces.persons[held], return_inverse=True)
-    centres = np.zeros((len(owners), faces.embeddings.shape[1]), np.float32)
-    np.add.at(centres, inverse, faces.embeddings[held])
+    centres = group_sums(faces.embeddings[held], inverse, len(owners)).astype(np.float32)
     centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-9)
     members = np.split(held[np.argsort(inverse, kind="stable")], np.cumsum(np.bincount(inverse))[:-1])
     return owners, members, centres
