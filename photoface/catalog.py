@@ -286,6 +286,9 @@ class ClusterInput:
     rejections: frozenset[tuple[int, int]]  # (face id, person id): "not this person"
     copy_of: np.ndarray  # (N,) the face id each face was last found a near-copy of, -1 for none
     born: dict[int, float] = field(default_factory=dict)  # person id -> birth date as a Julian day
+    # (N,) faces of still photos, where the faces beside one are other people; a video's tracks
+    # share its photo id, and one person can leave the frame and come back (None: all stills).
+    stills: np.ndarray | None = None
 
 
 class FaceLike(Protocol):
@@ -710,7 +713,8 @@ class Catalog:
         cells = "faces.signature" if signatures else "NULL"
         rows = self.db.execute(f"""
             SELECT faces.id, faces.photo_id, faces.size, faces.embedding, faces.person_id, faces.assigned,
-                   people.ignored, faces.clustered, faces.copy_of, julianday(photos.taken_at), {cells}
+                   people.ignored, faces.clustered, faces.copy_of, julianday(photos.taken_at), {cells},
+                   photos.kind = 'video'
             FROM faces JOIN photos ON photos.id = faces.photo_id
             LEFT JOIN people ON people.id = faces.person_id
             WHERE photos.status = 'ok' ORDER BY faces.id""").fetchall()
@@ -732,6 +736,7 @@ class Catalog:
             new=np.array([r[7] == NEW for r in rows], dtype=bool),
             decided=np.array([r[7] == DECIDED for r in rows], dtype=bool),
             copy_of=np.array([r[8] if r[8] is not None else -1 for r in rows], dtype=np.int64),
+            stills=np.array([not r[11] for r in rows], dtype=bool),
             named=frozenset(
                 r[0] for r in self.db.execute("SELECT id FROM people WHERE name IS NOT NULL AND NOT ignored")
             ),

@@ -80,26 +80,31 @@ def learn(
     named: frozenset[int],
     rejections: frozenset[tuple[int, int]],
     *,
+    stills: np.ndarray | None = None,
     ridge: float | None = None,
     calibrate: bool = True,
 ) -> PersonScores:
-    """Per-person scores from the named people's faces and the rejections (face id, person);
-    ``ridge``: the penalty (default: ``chosen_ridge`` picks it from the library's own named
-    faces); ``calibrate=False`` leaves them as ridge gives them (measured in ``benchmarks.learned``:
-    with a thousand people named they shrink towards 0 and one cut no longer fits)."""
+    """Per-person scores from the named people's faces and the rejections (face id, person).
+
+    ``stills``: which faces are in still photos, where the faces beside a person's are someone
+    else (default: all; a video's tracks share one photo id). ``ridge``: the penalty (default:
+    ``chosen_ridge`` picks it from the library's own named faces). ``calibrate=False`` leaves
+    the scores as ridge gives them (measured in ``benchmarks.learned``: with a thousand people
+    named they shrink towards 0 and one cut no longer fits)."""
     people = np.array(sorted(named), np.int64)
     held = np.flatnonzero(np.isin(faces.persons, people))
     if len(people) < 2 or not len(held):  # one person alone has nobody to be told apart from
         return PersonScores(people[:0], np.zeros((faces.embeddings.shape[1], 0)), np.zeros(0))
     x = _with_bias(faces.embeddings[held].astype(np.float64))
     # x.T @ targets (target 1 on the face's own person) as class sums, never a faces x people matrix.
-    sums = group_sums(x, np.searchsorted(people, faces.persons[held]), len(people))
+    columns = np.searchsorted(people, faces.persons[held])
+    sums = group_sums(x, columns, len(people))
     if ridge is None:
-        ridge = chosen_ridge(x, sums, np.searchsorted(people, faces.persons[held]))
+        ridge = chosen_ridge(x, sums, columns)
     gram = x.T @ x + ridge * len(held) * _penalty(x.shape[1])
     solution = np.linalg.solve(gram, sums.T)
     inverse = np.linalg.inv(gram)
-    for column, (extra, weight) in _negative_rows(faces, people, rejections).items():
+    for column, (extra, weight) in _negative_rows(faces, people, rejections, stills).items():
         # Rejected faces and photo mates count as negatives (target 0) for this person only: their
         # Gram is the shared one plus a few rows, so the Woodbury identity updates the shared
         # solution (a k x k solve for k rows) instead of solving 129 x 129 again per person.
@@ -171,11 +176,11 @@ def _penalty(width: int) -> np.ndarray:
 
 
 def _negative_rows(
-    faces: Faces, people: np.ndarray, rejections: frozenset[tuple[int, int]]
+    faces: Faces, people: np.ndarray, rejections: frozenset[tuple[int, int]], stills: np.ndarray | None
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """For each person column with negatives of their own: the positions of those faces and
     their weights (a rejected face ``REJECTED_WEIGHT``, a photo mate ``MATE_WEIGHT``)."""
-    rejected, mates = _rejected_rows(faces, people, rejections), _photo_mates(faces, people)
+    rejected, mates = _rejected_rows(faces, people, rejections), _photo_mates(faces, people, stills)
     found = {}
     for column in sorted(rejected.keys() | mates.keys()):
         own = rejected.get(column, NOTHING)
@@ -185,12 +190,14 @@ def _negative_rows(
     return found
 
 
-def _photo_mates(faces: Faces, people: np.ndarray) -> dict[int, np.ndarray]:
-    """For each person column: the positions of the faces that share a photo with one of the
-    person's faces and belong to no named person (those are negatives for everyone already).
+def _photo_mates(faces: Faces, people: np.ndarray, stills: np.ndarray | None) -> dict[int, np.ndarray]:
+    """For each person column: the positions of the faces that share a still photo with one of
+    the person's faces and belong to no named person (those are negatives for everyone already).
     One photo shows a person once, so the faces beside theirs are someone else: the sister in
     every group photo with Alice tells the two apart, with no question asked."""
     order = np.argsort(faces.photos, kind="stable")
+    if stills is not None:
+        order = order[stills[order]]
     photos = faces.photos[order]
     starts = np.flatnonzero(np.r_[True, photos[1:] != photos[:-1]])
     sizes = np.diff(np.r_[starts, len(photos)])

@@ -157,7 +157,7 @@ def _copies_found(faces: Faces, data: ClusterInput, outcome: Plan, mode: str) ->
 def _decisions(data: ClusterInput, faces: Faces) -> Decisions:
     position = {int(face): i for i, face in enumerate(faces.ids)}
     rejected = frozenset((position[face], person) for face, person in data.rejections if face in position)
-    taught = learned.learn(faces, data.named, data.rejections)
+    taught = learned.learn(faces, data.named, data.rejections, stills=data.stills)
     return Decisions(named=data.named, ignored=data.ignored, rejected=rejected, born=data.born, accepts=taught.accepts)
 
 
@@ -604,7 +604,7 @@ def review_queue(
     rejected: dict[int, set[int]] = {}
     for face, person in data.rejections:
         rejected.setdefault(person, set()).add(face)
-    scores = learned.learn(faces, data.named, data.rejections)
+    scores = learned.learn(faces, data.named, data.rejections, stills=data.stills)
     best: dict[int, tuple[float, int, float]] = {}
     runner_up: dict[int, tuple[int, float]] = {}
     for person in people:
@@ -617,6 +617,7 @@ def review_queue(
             rejected=copies.with_copies(faces, data.copy_of, rejected.get(person, set())),
             distance=distance,
             born=data.born.get(person),
+            stills=data.stills,
         )
         for (position, mean), score in zip(found, _learned_scores(scores, faces, found, person), strict=True):
             # Its likeliest person is the one what the user taught scores highest (two
@@ -718,17 +719,19 @@ def _candidates(
     rejected: set[int],
     distance: float,
     born: float | None = None,
+    stills: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
     """(position, mean squared distance to the person's two nearest faces) of likely faces: the
     neighbours of the person's faces and the faces at ``also``; ``rejected``: faces rejected for
     the person; ``born``: their birth date (Julian day), before which no face is theirs; a face
-    in a photo with one confirmed as theirs is never theirs. Where
+    in a still photo with one confirmed as theirs (``stills``) is never theirs. Where
     dates are known, the two nearest are taken among the person's faces photographed around
     the face's time, when there are two (``_timely``)."""
     mine = np.flatnonzero(faces.persons == person)
     if len(mine) < 1:
         return []
     searched = mine[np.argsort(-faces.sizes[mine], kind="stable")[:SUGGESTION_SEARCH]]
+    confirmed = mine[faces.fixed[mine] & (True if stills is None else stills[mine])]
     near = np.unique(np.concatenate([face_graph(index, faces, searched, into=graph).positions[searched].ravel(), also]))
     near = near[
         (near >= 0)
@@ -736,8 +739,9 @@ def _candidates(
         & ~faces.fixed[near]
         & (faces.sizes[near] >= ClusterSettings.min_face_size)
         & ~np.isin(faces.ids[near], sorted(rejected))
-        # One photo shows a person once: beside a face confirmed as theirs, every face is someone else.
-        & ~np.isin(faces.photos[near], faces.photos[mine[faces.fixed[mine]]])
+        # One photo shows a person once: beside a face confirmed as theirs, every face is someone
+        # else (a video's tracks share its photo id: one person can leave the frame and come back).
+        & ~np.isin(faces.photos[near], faces.photos[confirmed])
     ]
     if born is not None and faces.days is not None:
         near = near[~before_birth(np.full(len(near), person), faces.days[near], {person: born})]

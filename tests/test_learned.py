@@ -165,3 +165,17 @@ def test_the_penalty_is_chosen_by_the_library():
         ridge = learned.chosen_ridge(x, sums, faces.persons)
         assert expected(ridge), ridge
         assert np.array_equal(np.argmax(faces.embeddings @ model.weights + model.bias, axis=1), faces.persons)
+
+
+def test_a_clip_can_show_her_twice(family):
+    """A video's tracks share its photo: one person can leave the frame and come back, so a
+    second track of Alice in a clip where one is confirmed is still asked for her."""
+    db, alice = family["db"], family["Alice"]
+    with Catalog.open(db) as catalog, catalog.transaction():
+        clip = catalog.save_photo("/photos/clip.mov", size=1, mtime_ns=2, fields={"status": "ok", "kind": "video"})
+        first, again = catalog.replace_faces(clip, [StoredFace(v) for v in _around(_centre(0), 2)], "test")
+        catalog.assign_faces([first], alice)
+    assert again in _suggested(db)
+    with Catalog.open(db) as catalog:
+        data = catalog.cluster_input()
+    assert not data.stills[np.searchsorted(data.arrays["ids"], [first, again])].any()
