@@ -144,21 +144,25 @@ def read_truth(catalog: Catalog, root: Path) -> Truth:
 # ------------------------------------------------------------ the catalog
 @contextmanager
 def working_copy(source: Path) -> Iterator[Path]:
-    """A copy of the catalog in a temporary folder (SQLite's backup reads the WAL too; the
-    source is opened read-only and never written). Without a WAL beside it, the source is
-    opened immutable, so not even an empty WAL or shared-memory file appears next to it."""
-    wal = source.with_name(source.name + "-wal")
-    mode = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    """A copy of the catalog in a temporary folder (``copy_catalog``): the source is never written."""
     with tempfile.TemporaryDirectory(prefix="effort-") as folder:
         copy = Path(folder) / source.name
-        reader = sqlite3.connect(f"{source.resolve().as_uri()}?{mode}", uri=True)
-        writer = sqlite3.connect(copy)
-        try:
-            reader.backup(writer)
-        finally:
-            writer.close()
-            reader.close()
+        copy_catalog(source, copy)
         yield copy
+
+
+def copy_catalog(source: Path, target: Path) -> None:
+    """SQLite's backup of ``source`` (its WAL included) into ``target``, the source opened
+    read-only; without a WAL beside it, immutable, so not even an empty WAL appears there."""
+    wal = source.with_name(source.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    reader = sqlite3.connect(f"{source.resolve().as_uri()}?{mode}", uri=True)
+    writer = sqlite3.connect(target)
+    try:
+        reader.backup(writer)
+    finally:
+        writer.close()
+        reader.close()
 
 
 def lfw_subset(catalog: Catalog, root: Path, photos: int, seed: int = SEED) -> list[str]:

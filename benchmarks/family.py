@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from collections import Counter
 from pathlib import Path, PurePath
@@ -45,7 +44,7 @@ from pathlib import Path, PurePath
 import numpy as np
 from rich.console import Console
 
-from benchmarks.effort import identity, is_person, keep_only, read_truth
+from benchmarks.effort import copy_catalog, identity, is_person, keep_only, read_truth
 from photoface.catalog import Catalog, path_from_db, path_to_db
 
 PEOPLE = 91
@@ -169,13 +168,7 @@ def _unit(vector: np.ndarray) -> np.ndarray:
 def _copy(source: Path, out: Path) -> None:
     if out.exists():
         raise SystemExit(f"{out} exists: give a new --out")
-    reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
-    writer = sqlite3.connect(out)
-    try:
-        reader.backup(writer)
-    finally:
-        writer.close()
-        reader.close()
+    copy_catalog(source, out)
 
 
 def main() -> int:
