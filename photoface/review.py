@@ -123,9 +123,8 @@ class ReviewSession:
                 before = catalog.decision_state(*_touched(catalog, question))
                 _apply(catalog, question, answer)
             self._history = [*self._history, Answer(question, answer, before)][-HISTORY:]
+            # Its near-copies are settled with it (settled_faces) and never queued beside it.
             self._queue = [q for q in self._queue if q.key != question.key]
-            if answer == "no" and question.kind == "face":  # takes effect at once on those queued
-                self._queue = _without_copies_of(catalog, question, self._queue)
             self._answered += 1
             return self._current(catalog)
 
@@ -202,25 +201,6 @@ def _batch_and_left(catalog: Catalog) -> tuple[list[Question], int]:
 
 def _likely(value: float) -> float:
     return min(max(value, 0.0), 1.0)
-
-
-def _without_copies_of(catalog: Catalog, rejected: Question, queue: list[Question]) -> list[Question]:
-    """``queue`` less the questions "is this face the same person?" on near-copies of the face
-    just rejected for them (``photoface.copies``): the same shot, the same answer."""
-    asked = {rejected.person, rejected.other} - {None}
-    same = [q for q in queue if q.kind == "face" and q.person in asked and q.face is not None]
-    if not same or rejected.face is None:
-        return queue
-    rows = {row["id"]: row for row in catalog.face_rows([rejected.face, *(q.face for q in same)])}
-    group = _copy_group(rows.get(rejected.face))
-    if group is None:
-        return queue
-    return [q for q in queue if q not in same or _copy_group(rows.get(q.face)) != group]
-
-
-def _copy_group(row: dict | None) -> int | None:
-    """The face a face is a near-copy of, or the face itself (None for a face gone since)."""
-    return None if row is None else row["copy_of"] or row["id"]
 
 
 def _still_open(catalog: Catalog, question: Question) -> bool:
