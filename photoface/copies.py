@@ -215,6 +215,12 @@ def with_copies(faces: Faces, copy_of: np.ndarray, face_ids: set[int]) -> set[in
     re-saved and resized copies."""
     if not face_ids:
         return set()
-    leader = np.where(copy_of >= 0, copy_of, faces.ids)
+    leader = group_leaders(faces, copy_of)
     chosen = np.isin(faces.ids, sorted(face_ids))
     return {int(f) for f in faces.ids[np.isin(leader, leader[chosen])]} | face_ids
+
+
+def group_leaders(faces: Faces, copy_of: np.ndarray) -> np.ndarray:
+    """Each face's near-copy group, as the id of the face the group's copies point at (``copy_of``
+    as the last ``cluster`` stored it; a face in no group leads its own)."""
+    return np.where(copy_of >= 0, copy_of, faces.ids)

@@ -656,7 +656,7 @@ def _one_per_copy_group(
 ) -> tuple[list[tuple[int, tuple[float, int, float]]], dict[int, tuple[int, ...]]]:
     """The candidates with one per near-copy group (the first in ``ranked``, the nearest its
     person), and for each kept one the ids of the others of its group that were candidates."""
-    leader = np.where(data.copy_of >= 0, data.copy_of, faces.ids)
+    leader = copies.group_leaders(faces, data.copy_of)
     kept, others = [], {}
     first: dict[int, int] = {}
     for position, entry in ranked:
