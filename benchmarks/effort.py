@@ -38,7 +38,9 @@ is the person's (rightly or wrongly): one found through an unknown face (a backg
 who may well be them: LFW's Bush in a Powell photo) is neither right nor wrong. Mean find F,
 people complete (F >= 0.98), the answers of the round by kind,
 cumulative answers, answers per photo, and BCubed F of the assignment on the scored faces
-(``benchmarks.clustering.scores``).
+(``benchmarks.clustering.scores``). Over the whole run, the "is this X?" answers (yes, other,
+no) counted by X's learned score when the question's batch was computed (``by_learned``, the
+second table): where the score says nothing of the answer, the share of yes stays level.
 
 The catalog given is never written: it is copied (SQLite's backup, WAL included; the face index
 beside it is derived and rebuilt) into a temporary folder and the user works on the copy.
@@ -64,6 +66,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path, PurePath
 
 import numpy as np
@@ -214,6 +217,8 @@ class User:
     started: float = field(default_factory=time.perf_counter)  # when the user began
     # One session for the whole run, as `photoface serve` holds one: a skip is not asked again.
     session: ReviewSession = field(default_factory=ReviewSession)
+    # Each "is this X?" answered yes, other or no, with the person's learned score when asked.
+    face_answers: list[tuple[str, float]] = field(default_factory=list)
 
     def identity_of(self, catalog: Catalog, person_id: int) -> str | None:
         """Who a person is to the user: their name if named, else the most common identity of
@@ -275,6 +280,8 @@ class User:
         while question is not None and sum(given.values()) < MAX_ANSWERS:
             answer = self.answer(catalog, question)
             given["merge" if question.kind == "merge" and answer == "yes" else answer] += 1
+            if question.kind == "face" and answer != "skip" and question.learned is not None:
+                self.face_answers.append((answer, question.learned))
             question = session.answer(catalog, question, answer)
         self.answers.update(given)
         return given
@@ -376,7 +383,28 @@ def run(db: Path, root: Path, *, rounds: int = 3, subset: int | None = None, ful
             "subset_people": chosen,
             "recluster": "full" if full else "incremental",
             "rows": rows,
+            "by_learned": by_learned(user.face_answers),
         }
+
+
+LEARNED_BANDS = (0.6, 0.7, 0.8, 0.9, 1.0, 1.2)  # learned.CUT and up: no face is asked under it
+
+
+def by_learned(answers: list[tuple[str, float]]) -> list[dict]:
+    """The face questions' answers counted by the asked person's learned score: where the score
+    says nothing of the answer, the shares of yes stay level from band to band."""
+    edges = (*LEARNED_BANDS, np.inf)
+    return [
+        {
+            "from": low,
+            "to": None if high == np.inf else high,
+            **{
+                kind: sum(1 for answer, score in answers if answer == kind and low <= score < high)
+                for kind in ("yes", "other", "no")
+            },
+        }
+        for low, high in pairwise(edges)
+    ]
 
 
 def _row(label: str, catalog: Catalog, user: User, report: people.ClusterReport | None, spent: Counter) -> dict:
@@ -432,6 +460,16 @@ def table(result: dict) -> Table:
     return grid
 
 
+def learned_table(result: dict) -> Table:
+    grid = Table(title='"is this X?" answered, by the learned score of X when asked')
+    for column in ("learned score", "yes", "other", "no"):
+        grid.add_column(column, justify="right")
+    for band in result["by_learned"]:
+        to = f"{band['to']:.1f}" if band["to"] is not None else ""
+        grid.add_row(f"{band['from']:.1f}-{to}", *(str(band[kind]) for kind in ("yes", "other", "no")))
+    return grid
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, required=True, help="a scanned catalog (copied, never written)")
@@ -447,6 +485,7 @@ def main() -> int:
     result = run(args.db, args.data_root.resolve(), rounds=args.rounds, subset=args.lfw_subset, full=args.full)
     console = Console(width=160)
     console.print(table(result))
+    console.print(learned_table(result))
     name = args.name or f"effort_{args.db.stem}" + ("_full" if args.full else "")
     path = write_result(name, {**result, "seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb()})
     console.print(f"wrote {path}")

@@ -43,6 +43,7 @@ class Question:
     face: int | None = None
     other: int | None = None  # face questions: the next likeliest person, asked in the same question
     score: float = 0.0  # 0..1, how alike
+    learned: float | None = None  # face questions: the person's learned score when the batch was computed
 
     @property
     def key(self) -> str:
@@ -188,7 +189,7 @@ def _batch_and_left(catalog: Catalog) -> tuple[list[Question], int]:
         (
             -_likely(f.learned + (f.alternative_learned or 0.0)),  # "Alice, or Beth?": either is a yes
             f.distance,
-            Question("face", f.person, face=f.face, other=f.alternative, score=f.score),
+            Question("face", f.person, face=f.face, other=f.alternative, score=f.score, learned=f.learned),
         )
         for f in queue.faces
     ]

@@ -22,6 +22,15 @@ def test_identity_comes_from_the_folder():
     assert effort.identity(PurePath("loose.jpg")) is None
 
 
+def test_answers_are_counted_by_the_learned_score_asked_at():
+    bands = effort.by_learned([("yes", 0.65), ("no", 0.69), ("other", 1.0), ("yes", 7.0), ("no", 0.7)])
+    assert [(band["from"], band["to"]) for band in bands] == [
+        (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0), (1.0, 1.2), (1.2, None)
+    ]  # fmt: skip
+    counts = [(band["yes"], band["other"], band["no"]) for band in bands]
+    assert counts == [(1, 0, 1), (0, 0, 1), (0, 0, 0), (0, 0, 0), (0, 1, 0), (1, 0, 0)]
+
+
 @pytest.mark.data
 def test_simulated_user_finishes_fivecelebs(fivecelebs, tmp_path):
     db = tmp_path / "fivecelebs.db"
