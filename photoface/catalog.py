@@ -197,7 +197,15 @@ def m008_face_signatures(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX faces_unsigned ON faces(photo_id) WHERE signature IS NULL")
 
 
-SCHEMA_VERSION = 8  # the number of registered migrations
+@migrations()
+def m009_confirmed_faces(db: sqlite_utils.Database) -> None:
+    # 1 where the user said of this face that it is its person (confirm, a review's yes, move, a
+    # face drawn and named): rejecting it for that person is then a contradiction, refused. Naming
+    # or merging a cluster places its faces by hand (assigned 'manual') without confirming each.
+    db.execute("ALTER TABLE faces ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0")
+
+
+SCHEMA_VERSION = 9  # the number of registered migrations
 
 # How face lists can be ordered (a fixed set: the ORDER BY text is never built from a request).
 FACE_ORDERS = {
@@ -618,7 +626,8 @@ class Catalog:
             params.append(path_to_db(photo))
         sql = f"""
             SELECT faces.id, photos.path, faces.x, faces.y, faces.w, faces.h, faces.score, faces.size,
-                   faces.person_id, faces.assigned, people.name, faces.embedding, original.id AS copy_of,
+                   faces.person_id, faces.assigned, faces.confirmed, people.name, faces.embedding,
+                   original.id AS copy_of,
                    faces.origin, photos.kind, faces.track_start, faces.track_end, faces.frame_time
             FROM faces JOIN photos ON photos.id = faces.photo_id
             LEFT JOIN people ON people.id = faces.person_id
@@ -636,6 +645,7 @@ class Catalog:
                 "person": row["person_id"],
                 "name": row["name"],
                 "assigned": row["assigned"],
+                "confirmed": bool(row["confirmed"]),
                 "copy_of": row["copy_of"],
                 "origin": row["origin"],
                 "kind": row["kind"],
@@ -857,7 +867,8 @@ class Catalog:
 
     def unassign_faces(self, face_ids: Sequence[int]) -> None:
         self.db.conn.executemany(
-            "UPDATE faces SET person_id = NULL, assigned = NULL WHERE id = ?", [(face,) for face in face_ids]
+            "UPDATE faces SET person_id = NULL, assigned = NULL, confirmed = 0 WHERE id = ?",
+            [(face,) for face in face_ids],
         )
         self._mark_decided(face_ids)
 
@@ -879,10 +890,12 @@ class Catalog:
         )
         return cursor.rowcount
 
-    def assign_faces(self, face_ids: Sequence[int], person_id: int) -> None:
-        """A manual decision: these faces are this person."""
+    def assign_faces(self, face_ids: Sequence[int], person_id: int, *, confirmed: bool | None) -> None:
+        """A manual decision: these faces are this person. ``confirmed``: whether the user said so
+        of each face (``m009_confirmed_faces``); None keeps what each was (a merge: the same person)."""
         self.db.conn.executemany(
-            "UPDATE faces SET person_id = ?, assigned = 'manual' WHERE id = ?", [(person_id, face) for face in face_ids]
+            "UPDATE faces SET person_id = ?, assigned = 'manual', confirmed = coalesce(?, confirmed) WHERE id = ?",
+            [(person_id, confirmed, face) for face in face_ids],
         )
         self._mark_decided(face_ids)
 
@@ -920,7 +933,9 @@ class Catalog:
         return [{**row, "path": path_from_db(row["path"])} for row in rows]
 
     def delete_person(self, person_id: int) -> None:
-        self.db.execute("UPDATE faces SET person_id = NULL, assigned = NULL WHERE person_id = ?", [person_id])
+        self.db.execute(
+            "UPDATE faces SET person_id = NULL, assigned = NULL, confirmed = 0 WHERE person_id = ?", [person_id]
+        )
         self.db.execute("DELETE FROM people WHERE id = ?", [person_id])
 
     def people(self, *, include_hidden: bool = False) -> list[dict]:
@@ -990,7 +1005,7 @@ class Catalog:
         faces, people = ",".join("?" * len(face_ids)), ",".join("?" * len(person_ids))
         return {
             "faces": self.db.execute(
-                f"SELECT id, person_id, assigned FROM faces WHERE id IN ({faces})", list(face_ids)
+                f"SELECT id, person_id, assigned, confirmed FROM faces WHERE id IN ({faces})", list(face_ids)
             ).fetchall(),
             "rejections": self.db.execute(
                 f"SELECT face_id, person_id, created_at FROM rejections WHERE face_id IN ({faces})", list(face_ids)
@@ -1005,10 +1020,10 @@ class Catalog:
             columns, marks = ", ".join(person), ",".join("?" * len(person))
             self.db.execute(f"INSERT OR IGNORE INTO people ({columns}) VALUES ({marks})", list(person.values()))
             self.update_person(person["id"], {k: v for k, v in person.items() if k != "id"})
-        face_ids = [face for face, _, _ in state["faces"]]
+        face_ids = [face for face, *_ in state["faces"]]
         self.db.conn.executemany(
-            "UPDATE faces SET person_id = ?, assigned = ? WHERE id = ?",
-            [(person, assigned, face) for face, person, assigned in state["faces"]],
+            "UPDATE faces SET person_id = ?, assigned = ?, confirmed = ? WHERE id = ?",
+            [(person, assigned, confirmed, face) for face, person, assigned, confirmed in state["faces"]],
         )
         self.db.conn.executemany("DELETE FROM rejections WHERE face_id = ?", [(face,) for face in face_ids])
         self.db.conn.executemany(

@@ -69,7 +69,7 @@ def add_face(catalog: Catalog, photo: str | Path, box: Box, person: str, engine:
         owner = catalog.create_person(created) if created else resolve(catalog, person)["id"]
         origin = ORIGIN_FOUND if found.detected else ORIGIN_BOX
         face_id = catalog.add_face(row["id"], found.face, model.model_id, origin)
-        catalog.assign_faces([face_id], owner)
+        catalog.assign_faces([face_id], owner, confirmed=True)  # drawn and named: the user's word
     name = created or resolve(catalog, str(owner))["name"] or ""
     return AddedFace(face_id, owner, name, found.detected, created is not None, tuple(found.face.box))
 

@@ -269,7 +269,7 @@ def merge(catalog: Catalog, target_ref: str | int, source_refs: Sequence[str | i
 def _merge_into(catalog: Catalog, target: int, sources: list[int]) -> None:
     for source in sources:
         faces = [face["id"] for face in catalog.faces(person=source)]
-        catalog.assign_faces(faces, target)
+        catalog.assign_faces(faces, target, confirmed=None)  # one person: what was confirmed stays
         catalog.delete_person(source)
     catalog.confirm_person(target)
 
@@ -285,7 +285,7 @@ def move_faces(catalog: Catalog, face_ids: Sequence[int], target: str, *, create
         _never_given_back(catalog, faces, to=person)
         ids = [face["id"] for face in faces]
         catalog.forget_rejections(ids, person)  # moving them here is the user's word
-        catalog.assign_faces(ids, person)
+        catalog.assign_faces(ids, person, confirmed=True)
         catalog.delete_empty_unnamed_people()
         return person
 
@@ -358,7 +358,7 @@ def split(catalog: Catalog, ref: str | int, face_ids: Sequence[int]) -> int:
             )
         new_person = catalog.create_person()
         catalog.reject([face["id"] for face in faces], person["id"])
-        catalog.assign_faces([face["id"] for face in faces], new_person)
+        catalog.assign_faces([face["id"] for face in faces], new_person, confirmed=False)  # someone else, not yet who
         return new_person
 
 
@@ -373,7 +373,7 @@ def confirm(catalog: Catalog, face_ids: Sequence[int], ref: str | int) -> int:
                 f"face {rejected[0]} was rejected for person {person['id']}: to change your mind, "
                 f"'photoface move {rejected[0]} {person['id']}'"
             )
-        catalog.assign_faces([face["id"] for face in faces], person["id"])
+        catalog.assign_faces([face["id"] for face in faces], person["id"], confirmed=True)
         catalog.delete_empty_unnamed_people()
         return person["id"]
 
@@ -384,6 +384,13 @@ def reject(catalog: Catalog, face_ids: Sequence[int], ref: str | int) -> int:
     with catalog.transaction():
         person = resolve(catalog, ref)
         faces = _face_rows(catalog, face_ids)
+        said = [face for face in faces if face["person_id"] == person["id"] and face["confirmed"]]
+        if said:
+            face, who = said[0]["id"], person["name"] or f"person {person['id']}"
+            raise PhotofaceError(
+                f"face {face} was confirmed as {who}: nothing changed. To change your mind, "
+                f"'photoface move {face} NAME' or 'photoface unassign {face}'"
+            )
         catalog.reject([face["id"] for face in faces], person["id"])
         catalog.unassign_faces([face["id"] for face in faces if face["person_id"] == person["id"]])
         catalog.delete_empty_unnamed_people()

@@ -279,7 +279,7 @@ def _name_face(catalog: Catalog, where: str, name: str, face: dict, report: Regi
     else:
         report.named += 1
     catalog.forget_rejections([face["id"]], person)
-    catalog.assign_faces([face["id"]], person)
+    catalog.assign_faces([face["id"]], person, confirmed=False)  # another tool's name, not an answer here
 
 
 def export_regions(

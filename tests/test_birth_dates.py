@@ -167,7 +167,7 @@ def _add(catalog: Catalog, embeddings: np.ndarray, taken_at: str | None, person:
         photo = catalog.save_photo(f"/photos/{number}.jpg", size=1, mtime_ns=number, fields=fields)
         ids += catalog.replace_faces(photo, [StoredFace(embedding)], "test")
     if person is not None:
-        catalog.assign_faces(ids, person)
+        catalog.assign_faces(ids, person, confirmed=True)
     return ids
 
 

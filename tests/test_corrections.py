@@ -205,6 +205,31 @@ def test_conflicting_answers_are_refused_and_change_nothing(named_library):
     assert _assignments(db)[madonna[0]] == people["Madonna"]
 
 
+def test_rejecting_a_face_confirmed_for_that_person_is_refused(named_library):
+    """Confirm then reject the same face for the same person: a contradiction, one line, nothing
+    changed. Naming a cluster confirms no face: taking a wrong face off a named person works."""
+    _library, db = named_library
+    people = {p["name"]: p["id"] for p in _json(db, "people")}
+    madonna = [f["id"] for f in _json(db, "faces", "--person", str(people["Madonna"]))]
+    _run(db, "reject", str(madonna[1]), "Madonna")  # named, not confirmed: a correction
+    assert _assignments(db)[madonna[1]] is None
+    _run(db, "confirm", str(madonna[0]), "Madonna")
+    before = _assignments(db)
+    refused = runner.invoke(app, ["--db", str(db), "reject", str(madonna[2]), str(madonna[0]), "Madonna"])
+    assert refused.exit_code == EXIT_ERROR and len(refused.stderr.strip().splitlines()) == 1
+    assert f"face {madonna[0]} was confirmed as Madonna: nothing changed" in refused.stderr
+    assert f"'photoface move {madonna[0]} NAME'" in refused.stderr
+    assert _assignments(db) == before  # madonna[2], named with the rest, was not taken either
+    with Catalog.open(db, create=False) as catalog:
+        assert not catalog.rejected([madonna[0], madonna[2]], people["Madonna"])
+    _run(db, "move", str(madonna[0]), "Elton John")  # the way to change one's mind ...
+    assert _run(db, "reject", str(madonna[0]), "Madonna")  # ... she no longer holds it
+    assert runner.invoke(app, ["--db", str(db), "reject", str(madonna[0]), "Elton John"]).exit_code == EXIT_ERROR
+    _run(db, "unassign", str(madonna[0]))
+    (face,) = [f for f in _json(db, "faces") if f["id"] == madonna[0]]
+    assert face["person"] is None and not face["confirmed"]
+
+
 def test_corrections_carry_over_when_a_photo_is_edited(named_library):
     library, db = named_library
     people = {p["name"]: p["id"] for p in _json(db, "people")}

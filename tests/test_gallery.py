@@ -41,7 +41,7 @@ def named(fivecelebs, tmp_path_factory) -> tuple[Path, dict[int, str]]:
             folders = collections.Counter(Path(f["photo"]).parent.name for f in catalog.faces(person=person["id"]))
             names[person["id"]] = folders.most_common(1)[0][0]
         hostile = catalog.create_person(HOSTILE)
-        catalog.assign_faces([catalog.faces()[0]["id"]], hostile)
+        catalog.assign_faces([catalog.faces()[0]["id"]], hostile, confirmed=True)
     for person, name in names.items():
         _run("--db", db, "name", person, name)
     return db, names | {hostile: HOSTILE}

@@ -133,7 +133,7 @@ def test_a_face_beside_hers_is_someone_else(family):
         hers, beside = catalog.replace_faces(
             photo, [StoredFace(_around(_centre(0), 1)[0]), StoredFace(_away(_centre(0), 5, 0.45))], "test"
         )
-        catalog.assign_faces([hers], alice)
+        catalog.assign_faces([hers], alice, confirmed=True)
     assert beside not in _suggested(db)
     assert np.all(_alice_scores(db, others, alice) < before)
     with Catalog.open(db) as catalog:  # learned from the photo alone: no rejection was stored
@@ -174,7 +174,7 @@ def test_a_clip_can_show_her_twice(family):
     with Catalog.open(db) as catalog, catalog.transaction():
         clip = catalog.save_photo("/photos/clip.mov", size=1, mtime_ns=2, fields={"status": "ok", "kind": "video"})
         first, again = catalog.replace_faces(clip, [StoredFace(v) for v in _around(_centre(0), 2)], "test")
-        catalog.assign_faces([first], alice)
+        catalog.assign_faces([first], alice, confirmed=True)
     assert again in _suggested(db)
     with Catalog.open(db) as catalog:
         data = catalog.cluster_input()

@@ -203,7 +203,7 @@ def test_export_is_read_by_exiftool_and_exiv2_and_comes_back(exiftool, truth, tm
             photo = library / f"photo-{orientation}.jpg"
             for face in catalog.faces(photo=str(photo)):
                 best = max(range(3), key=lambda i: iou(tuple(face["box"]), truth[1][i]))
-                catalog.assign_faces([face["id"]], people[best])
+                catalog.assign_faces([face["id"]], people[best], confirmed=True)
     report = _json(db, "regions", "export")
     assert len(report["written"]) == 8 and report["skipped"] == []
     for orientation in range(1, 9):
@@ -276,7 +276,7 @@ def test_export_keeps_everything_else_in_a_sidecar(exiftool, truth, tmp_path, ma
     _json(db, "scan", str(library))
     with Catalog.open(db) as catalog, catalog.transaction():
         person = catalog.create_person("Alice Martin")
-        catalog.assign_faces([catalog.faces(photo=str(photo))[0]["id"]], person)
+        catalog.assign_faces([catalog.faces(photo=str(photo))[0]["id"]], person, confirmed=True)
     dry = _json(db, "regions", "export", "--sidecar", style, "--dry-run")
     assert dry["written"] == [str(sidecar)] and sidecar.read_text() == before
     _json(db, "regions", "export", "--sidecar", style)
@@ -339,7 +339,7 @@ def test_export_writes_people_as_keywords_beside_the_others(exiftool, truth, tmp
     with Catalog.open(db) as catalog, catalog.transaction():
         for face in catalog.faces(photo=str(photo)):
             best = max(range(3), key=lambda i: iou(tuple(face["box"]), truth[1][i]))
-            catalog.assign_faces([face["id"]], catalog.create_person(NAMES[best]))
+            catalog.assign_faces([face["id"]], catalog.create_person(NAMES[best]), confirmed=True)
     assert _json(db, "regions", "export", "--sidecar", "adobe")["written"] == [str(sidecar)]
     assert _keywords(exiftool, sidecar) == (
         ["holiday", "Alice Martin", "Bob O'Neil", "Carol <Ng>"],
@@ -381,7 +381,9 @@ def test_an_unreadable_sidecar_is_never_written_over(truth, tmp_path, content, r
     scan = _json(db, "scan", str(library))
     assert len(scan["regions"]["skipped"]) == 1 and reason in scan["regions"]["skipped"][0]
     with Catalog.open(db) as catalog, catalog.transaction():
-        catalog.assign_faces([catalog.faces(photo=str(photo))[0]["id"]], catalog.create_person("Alice Martin"))
+        catalog.assign_faces(
+            [catalog.faces(photo=str(photo))[0]["id"]], catalog.create_person("Alice Martin"), confirmed=True
+        )
     result = runner.invoke(app, ["--db", str(db), "regions", "export", "--json"])
     assert result.exit_code == 3
     assert reason in json.loads(result.stdout)["skipped"][0] and sidecar.read_text() == content
@@ -403,7 +405,7 @@ def test_export_follows_renames_and_removed_names(truth, tmp_path):
     with Catalog.open(db) as catalog, catalog.transaction():
         faces = sorted(catalog.faces(photo=str(photo)), key=lambda face: face["box"][0])
         for face, name in zip(faces, ("Alice Martin", "Bob Smith"), strict=False):
-            catalog.assign_faces([face["id"]], catalog.create_person(name))
+            catalog.assign_faces([face["id"]], catalog.create_person(name), confirmed=True)
     sidecar = photo.with_name(photo.name + ".xmp")
     _json(db, "regions", "export", "--people", "Alice Martin")
     assert "Bob Smith" in sidecar.read_text(), "a photo exported for Alice keeps Bob's region"

@@ -59,7 +59,7 @@ def _add_faces(catalog: Catalog, embeddings: list[np.ndarray], person: int | Non
         photo = catalog.save_photo(f"/photos/{number}.jpg", size=1, mtime_ns=number, fields={"status": "ok"})
         ids += catalog.replace_faces(photo, [StoredFace(embedding)], "test")
     if person is not None:
-        catalog.assign_faces(ids, person)
+        catalog.assign_faces(ids, person, confirmed=True)
     return ids
 
 
@@ -70,7 +70,7 @@ def _person(catalog: Catalog, embeddings: list[np.ndarray], name: str | None = N
     if name is None:
         catalog.set_auto_assignments([(face, None, person) for face in ids])
     else:
-        catalog.assign_faces(ids, person)
+        catalog.assign_faces(ids, person, confirmed=True)
         catalog.confirm_person(person)
     return person
 
@@ -241,8 +241,10 @@ def test_a_face_two_people_could_be_is_one_question_naming_both(sisters):
         session = review.ReviewSession()
         session.answer(catalog, _reach(session, catalog, between), "other")
         assert catalog.face_rows([between])[0]["person_id"] == question.other
+        assert catalog.face_rows([between])[0]["confirmed"]  # an answer: rejecting it now contradicts it
         session.undo(catalog)
         assert catalog.face_rows([between])[0]["person_id"] is None
+        assert not catalog.face_rows([between])[0]["confirmed"]
         session.answer(catalog, session.current(catalog), "no")
         assert catalog.rejected([between], sisters["Alice"]) and catalog.rejected([between], sisters["Beth"])
         assert _asked_about(catalog, between) == []

@@ -656,6 +656,16 @@ def test_bad_input_gets_a_clear_message_and_changes_nothing(client, server):
     stale = post("/api/review/answer", {"answer": "yes", "kind": "face", "face": theirs, "person": named["id"]})
     assert stale.status_code == 409
     assert (cli_json(db, "people", "--all"), cli_json(db, "faces")) == before
+    # "Not this person" on a face the user confirmed as them: a contradiction, refused
+    with Catalog.open(db, create=False) as catalog:
+        kept = catalog.decision_state([theirs], [named["id"]])
+        cli(db, "confirm", theirs, named["id"])
+        said = cli_json(db, "faces")
+        refused = post("/api/faces/reject", {"faces": [theirs], "person": named["id"]})
+        assert refused.status_code == 400 and f"face {theirs} was confirmed as" in refused.json()["error"]
+        assert cli_json(db, "faces") == said
+        with catalog.transaction():
+            catalog.restore_decisions(kept)  # as the other tests of this server expect it
     assert session.get("/").status_code == 200  # still serving
 
 
