@@ -78,6 +78,7 @@ from benchmarks.common import peak_rss_mb, write_result
 from photoface import people
 from photoface.catalog import Catalog, path_from_db
 from photoface.clustering import NO_PERSON
+from photoface.learned import CUT
 from photoface.review import Question, ReviewSession
 
 KINDS = ("name", "merge", "move", "yes", "other", "no", "skip")
@@ -387,7 +388,7 @@ def run(db: Path, root: Path, *, rounds: int = 3, subset: int | None = None, ful
         }
 
 
-LEARNED_BANDS = (0.6, 0.7, 0.8, 0.9, 1.0, 1.2)  # learned.CUT and up: no face is asked under it
+LEARNED_BANDS = (CUT, 0.7, 0.8, 0.9, 1.0, 1.2)  # no face is asked under the cut
 
 
 def by_learned(answers: list[tuple[str, float]]) -> list[dict]:
